@@ -1,0 +1,146 @@
+"""ROS 2 name rules for enclaves, nodes and topics, and the DDS name mangling rmw applies (pure).
+
+ROS names are validated as rcl does (tokens of letters, digits and underscores, not starting with a
+digit, separated by single slashes); policies may use ``*`` wildcards inside tokens, which DDS
+permissions match with fnmatch semantics.  Enclave paths additionally become directories, so they
+are the first line of defence against path traversal.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from cobot_security.errors import InvalidNameError
+
+_TOKEN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_WILD_TOKEN = re.compile(r"^[A-Za-z0-9_*?]+$")
+
+#: Services every rclpy node serves for its parameters (node-private names).
+PARAMETER_SERVICES: tuple[str, ...] = (
+    "describe_parameters",
+    "get_parameter_types",
+    "get_parameters",
+    "get_type_description",
+    "list_parameters",
+    "set_parameters",
+    "set_parameters_atomically",
+)
+
+#: The services and topics that make up a ROS 2 action, relative to the action's name.
+ACTION_SERVICES: tuple[str, ...] = ("_action/send_goal", "_action/cancel_goal", "_action/get_result")
+ACTION_TOPICS: tuple[str, ...] = ("_action/feedback", "_action/status")
+
+#: DDS topic rmw uses to map participants to nodes (not mangled).
+DISCOVERY_INFO_TOPIC = "ros_discovery_info"
+
+
+@dataclass(frozen=True)
+class NameContext:
+    """Where a name came from, so that an error can point at the file, line and field."""
+
+    file: str | None = None
+    field: str | None = None
+    line: int | None = None
+
+
+def _fail(ctx: NameContext | None, expected: str, got: str) -> InvalidNameError:
+    ctx = ctx or NameContext()
+    return InvalidNameError(ctx.file, ctx.field, expected, repr(got), ctx.line)
+
+
+def _check_tokens(tokens: list[str], wildcards: bool) -> bool:
+    pattern = _WILD_TOKEN if wildcards else _TOKEN
+    return all(t and pattern.match(t) and not (not wildcards and t[0].isdigit()) for t in tokens)
+
+
+def validate_enclave_path(path: str, ctx: NameContext | None = None) -> str:
+    """Return ``path`` if it is a safe absolute enclave name such as ``/cell/arm_driver``.
+
+    :raises InvalidNameError: relative, root-only, containing ``..``/empty tokens or other characters.
+    """
+    expected = "an absolute enclave name like /cell/arm_driver (letters, digits, '_', single '/')"
+    if not isinstance(path, str) or not path.startswith("/") or path == "/" or path.endswith("/"):
+        raise _fail(ctx, expected, str(path))
+    tokens = path[1:].split("/")
+    if ".." in tokens or not _check_tokens(tokens, wildcards=False):
+        raise _fail(ctx, expected, path)
+    return path
+
+
+def validate_node_name(name: str, ctx: NameContext | None = None) -> str:
+    """Return ``name`` if it is a valid ROS node base name (one token, no slashes).
+
+    :raises InvalidNameError: when it is not.
+    """
+    if not isinstance(name, str) or not _TOKEN.match(name):
+        raise _fail(ctx, "a node name of letters, digits and '_' not starting with a digit", str(name))
+    return name
+
+
+def validate_namespace(namespace: str, ctx: NameContext | None = None) -> str:
+    """Return ``namespace`` normalised (absolute, no trailing slash except for root ``/``).
+
+    :raises InvalidNameError: when it is not a valid absolute ROS namespace.
+    """
+    expected = "an absolute namespace like / or /cell"
+    if not isinstance(namespace, str) or not namespace.startswith("/"):
+        raise _fail(ctx, expected, str(namespace))
+    if namespace == "/":
+        return namespace
+    stripped = namespace.rstrip("/")
+    if not _check_tokens(stripped[1:].split("/"), wildcards=False):
+        raise _fail(ctx, expected, namespace)
+    return stripped
+
+
+def validate_ros_name(name: str, ctx: NameContext | None = None, wildcards: bool = True) -> str:
+    """Return ``name`` if it is a valid topic/service/action name (relative, ``~/`` or absolute).
+
+    :raises InvalidNameError: on empty tokens, ``..`` or characters ROS does not allow.
+    """
+    expected = "a ROS name like joint_states, ~/status or /cell/joint_states" + (
+        " ('*' wildcards allowed)" if wildcards else ""
+    )
+    if not isinstance(name, str) or not name or name.endswith("/"):
+        raise _fail(ctx, expected, str(name))
+    body = name
+    if body.startswith("~/"):
+        body = body[2:]
+    elif body == "~":
+        raise _fail(ctx, expected, name)
+    body = body.lstrip("/") if body.startswith("/") and not body.startswith("//") else body
+    tokens = body.split("/")
+    if ".." in tokens or not _check_tokens(tokens, wildcards=wildcards):
+        raise _fail(ctx, expected, name)
+    return name
+
+
+def resolve_name(name: str, node: str, namespace: str) -> str:
+    """Expand a relative or ``~/`` name against the node's namespace, as rcl does."""
+    if name.startswith("/"):
+        return name
+    ns = "" if namespace == "/" else namespace
+    if name.startswith("~/"):
+        return f"{ns}/{node}/{name[2:]}"
+    return f"{ns}/{name}"
+
+
+def has_wildcard(name: str) -> bool:
+    """Whether a name uses fnmatch wildcards, which grant more than one concrete name."""
+    return "*" in name or "?" in name
+
+
+def mangle_topic(fqn: str) -> str:
+    """DDS topic name of a ROS topic (``/a/b`` → ``rt/a/b``)."""
+    return "rt" + fqn
+
+
+def mangle_request(fqn: str) -> str:
+    """DDS topic name of a service's request channel (``/a/s`` → ``rq/a/sRequest``)."""
+    return "rq" + fqn + "Request"
+
+
+def mangle_reply(fqn: str) -> str:
+    """DDS topic name of a service's reply channel (``/a/s`` → ``rr/a/sReply``)."""
+    return "rr" + fqn + "Reply"

@@ -1,0 +1,38 @@
+"""Shared fixtures: frozen time, the example policy, the sros2 oracles beside the repo, and markers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+POLICIES = REPO / "policies"
+
+
+def oracles_dir() -> Path:
+    """The read-only sros2 oracle data: ``$COBOT_SECURITY_ORACLES`` or ``../shared/oracles/sros2``."""
+    env = os.environ.get("COBOT_SECURITY_ORACLES")
+    return Path(env) if env else REPO.parent / "shared" / "oracles" / "sros2"
+
+
+@pytest.fixture
+def oracles() -> Path:
+    """Path of the sros2 oracle folder (schemas, sample policies, generated example)."""
+    path = oracles_dir()
+    assert path.is_dir(), f"sros2 oracles not found at {path}; set COBOT_SECURITY_ORACLES"
+    return path
+
+
+@pytest.fixture
+def fixed_now() -> dt.datetime:
+    """A frozen 'now' so that validity windows in tests are reproducible."""
+    return dt.datetime(2026, 11, 29, 12, 0, 0, tzinfo=dt.timezone.utc)
+
+
+@pytest.fixture
+def example_policy_path() -> Path:
+    """The shipped example cell policy, exercised by tests as user data."""
+    return POLICIES / "workcell.yaml"

@@ -30,7 +30,7 @@ def parse_xml(data: bytes, source: str | Path) -> etree._Element:
     except etree.XMLSyntaxError as exc:
         raise InputError(source, None, "well-formed XML", str(exc.msg), exc.lineno) from None
     docinfo = root.getroottree().docinfo
-    if docinfo.internal_DTD is not None and "<!ENTITY" in data.decode("utf-8", "replace"):
+    if docinfo.internalDTD is not None and "<!ENTITY" in data.decode("utf-8", "replace"):
         raise InputError(source, "DOCTYPE", "XML without entity declarations", "an <!ENTITY> declaration")
     return root
 

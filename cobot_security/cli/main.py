@@ -1,0 +1,56 @@
+"""``cobot-security``: the command-line adapter and its single error boundary.
+
+Each subcommand module registers its arguments and calls the core once.  Exit codes follow
+DESIGN.md: 0 success, 1 the check ran and found a failure, 2 bad input or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from cobot_security import __version__
+from cobot_security.cli import cmd_enclave, cmd_init, cmd_policy, cmd_verify
+from cobot_security.errors import CobotSecurityError
+
+_COMMANDS = (cmd_init, cmd_enclave, cmd_policy, cmd_verify)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that exits 2 with a one-line error (its default) and never prints a traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argparse tree (used by main and by the docs)."""
+    parser = _Parser(
+        prog="cobot-security",
+        description=(
+            "SROS2 keystores, least-privilege DDS permissions and their proof against real DDS "
+            "Security, for a collaborative-robot workcell. Exit codes: 0 success, 1 a check "
+            "found a failure, 2 bad input or usage."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    subparsers.required = True
+    for module in _COMMANDS:
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns the exit code instead of raising (errors go to stderr, one line)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except CobotSecurityError as exc:
+        print(f"cobot-security {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"cobot-security {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""Run DDS agents as real processes and collect what each one saw (no cyclonedds import here).
+
+Each agent is one participant in its own process, like one ROS 2 node.  The runner starts them
+together, reads their JSON-line reports, and stops them once ``done`` holds (plus a grace period in
+which any unexpected delivery still gets recorded) or the timeout passes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cobot_security.dds.properties import loopback_config
+from cobot_security.errors import DdsUnavailableError
+
+_PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """What one participant loads (``enclave_dir`` None: no DDS Security at all) and tries."""
+
+    name: str
+    domain_id: int
+    enclave_dir: Path | None
+    writers: tuple[str, ...] = ()
+    readers: tuple[str, ...] = ()
+
+
+@dataclass
+class AgentResult:
+    """What one participant reported: creation outcomes (``None`` = ok, else the error) and receipts."""
+
+    name: str
+    participant_error: str | None = None
+    participant_created: bool = False
+    writers: dict[str, str | None] = field(default_factory=dict)
+    readers: dict[str, str | None] = field(default_factory=dict)
+    received: set[tuple[str, str]] = field(default_factory=set)
+    ready: bool = False
+    stopped: bool = False
+    fatal: str | None = None
+
+    def apply(self, event: Mapping[str, object]) -> None:
+        """Fold one JSON event from the agent into this result."""
+        kind = event.get("event")
+        error = None if event.get("ok") else f"{event.get('error')} (code {event.get('code')})"
+        if kind == "participant":
+            self.participant_created = bool(event.get("ok"))
+            self.participant_error = error
+            self.ready = self.ready or not self.participant_created
+        elif kind in ("writer", "reader"):
+            table = self.writers if kind == "writer" else self.readers
+            table[str(event["topic"])] = error
+        elif kind == "ready":
+            self.ready = True
+        elif kind == "received":
+            self.received.add((str(event["topic"]), str(event["sender"])))
+        elif kind == "stopped":
+            self.stopped = True
+        elif kind == "fatal":
+            self.fatal = str(event.get("error"))
+            self.ready = True
+
+
+def agent_environment(base: Mapping[str, str] | None = None, loopback: bool = True) -> dict[str, str]:
+    """Environment for agent processes: package importable, discovery confined to loopback."""
+    env = dict(os.environ if base is None else base)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_PARENT, env.get("PYTHONPATH", "")) if p)
+    if loopback:
+        env["CYCLONEDDS_URI"] = loopback_config()
+    return env
+
+
+def run_agents(
+    specs: list[AgentSpec],
+    done: Callable[[Mapping[str, AgentResult]], bool],
+    *,
+    timeout_s: float = 30.0,
+    grace_s: float = 1.5,
+    period_s: float = 0.1,
+    loopback: bool = True,
+) -> dict[str, AgentResult]:
+    """Start one process per spec, wait for ``done`` (then ``grace_s``) or ``timeout_s``, stop all.
+
+    :raises DdsUnavailableError: when an agent cannot import cyclonedds.
+    """
+    results = {spec.name: AgentResult(spec.name) for spec in specs}
+    lock = threading.Lock()
+    changed = threading.Condition(lock)
+    env = agent_environment(loopback=loopback)
+    processes: list[subprocess.Popen[str]] = []
+
+    def pump(proc: subprocess.Popen[str], result: AgentResult) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            with changed:
+                result.apply(event)
+                changed.notify_all()
+        assert proc.stderr is not None
+        stderr = proc.stderr.read()
+        code = proc.wait()
+        with changed:
+            if code != 0 and result.fatal is None:
+                tail = [line for line in stderr.strip().splitlines() if line.strip()][-1:] or ["no output"]
+                result.fatal = f"agent {result.name} exited with status {code}: {tail[0]}"
+            result.stopped = True
+            result.ready = True
+            changed.notify_all()
+
+    threads = []
+    try:
+        for spec in specs:
+            payload = {
+                "name": spec.name,
+                "domain_id": spec.domain_id,
+                "enclave_dir": str(spec.enclave_dir) if spec.enclave_dir else None,
+                "writers": list(spec.writers),
+                "readers": list(spec.readers),
+                "period_s": period_s,
+                "deadline_s": timeout_s + grace_s + 30.0,
+            }
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "cobot_security.dds.agent", json.dumps(payload)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+            processes.append(proc)
+            thread = threading.Thread(target=pump, args=(proc, results[spec.name]), daemon=True)
+            thread.start()
+            threads.append(thread)
+        deadline = time.monotonic() + timeout_s
+        with changed:
+            while time.monotonic() < deadline:
+                if all(r.ready for r in results.values()) and done(results):
+                    break
+                changed.wait(timeout=0.2)
+        time.sleep(grace_s)
+    finally:
+        for proc in processes:
+            if proc.stdin:
+                try:
+                    proc.stdin.close()
+                except OSError:
+                    pass
+        for proc in processes:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+        for thread in threads:
+            thread.join(timeout=5)
+    fatal = [r.fatal for r in results.values() if r.fatal]
+    if fatal:
+        raise DdsUnavailableError(f"DDS proof could not run: {fatal[0]}")
+    return results

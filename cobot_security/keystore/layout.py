@@ -1,0 +1,170 @@
+"""Every path of a keystore in one place, in the layout sros2 writes and rmw loads as-is.
+
+::
+
+    <root>/public/{identity_ca,permissions_ca}.cert.pem   (single CA: ca.cert.pem + symlinks)
+    <root>/private/{identity_ca,permissions_ca}.key.pem   (0700 dir, 0600 keys)
+    <root>/enclaves/governance.{xml,p7s}
+    <root>/enclaves/<enclave path>/{cert,key}.pem, permissions.{xml,p7s} + symlinks to the CA
+        certificates and governance.p7s
+    <root>/.cobot_security/{manifest.json,lock}        (ours; rmw never looks there)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cobot_security.errors import KeystoreError
+from cobot_security.names import NameContext, validate_enclave_path
+
+IDENTITY_CA_CERT = "identity_ca.cert.pem"
+PERMISSIONS_CA_CERT = "permissions_ca.cert.pem"
+IDENTITY_CA_KEY = "identity_ca.key.pem"
+PERMISSIONS_CA_KEY = "permissions_ca.key.pem"
+SINGLE_CA_CERT = "ca.cert.pem"
+SINGLE_CA_KEY = "ca.key.pem"
+GOVERNANCE_XML = "governance.xml"
+GOVERNANCE_P7S = "governance.p7s"
+
+CERT = "cert.pem"
+KEY = "key.pem"
+PERMISSIONS_XML = "permissions.xml"
+PERMISSIONS_P7S = "permissions.p7s"
+
+#: Every file rmw expects in an enclave directory (security_common's required file list).
+ENCLAVE_FILES: tuple[str, ...] = (
+    IDENTITY_CA_CERT,
+    CERT,
+    KEY,
+    PERMISSIONS_CA_CERT,
+    GOVERNANCE_P7S,
+    PERMISSIONS_XML,
+    PERMISSIONS_P7S,
+)
+#: The enclave files that are relative symlinks into the shared part of the keystore.
+ENCLAVE_LINKS: tuple[str, ...] = (IDENTITY_CA_CERT, PERMISSIONS_CA_CERT, GOVERNANCE_P7S)
+
+META_DIR = ".cobot_security"
+
+
+def enclave_depth(path: str) -> int:
+    """Number of name tokens in an (already validated) enclave path: ``/cell/arm`` → 2."""
+    return len(path.strip("/").split("/"))
+
+
+def enclave_link_targets(path: str) -> dict[str, str]:
+    """Relative symlink targets of an enclave's shared files, as sros2 writes them.
+
+    For ``/a/b`` (depth 2): ``identity_ca.cert.pem -> ../../../public/identity_ca.cert.pem`` and
+    ``governance.p7s -> ../../governance.p7s``.
+    """
+    depth = enclave_depth(path)
+    return {
+        IDENTITY_CA_CERT: "../" * (depth + 1) + f"public/{IDENTITY_CA_CERT}",
+        PERMISSIONS_CA_CERT: "../" * (depth + 1) + f"public/{PERMISSIONS_CA_CERT}",
+        GOVERNANCE_P7S: "../" * depth + GOVERNANCE_P7S,
+    }
+
+
+@dataclass(frozen=True)
+class KeystoreLayout:
+    """Paths of the keystore rooted at ``root``; computing a path never touches the disk."""
+
+    root: Path
+
+    @property
+    def public_dir(self) -> Path:
+        """Directory of the CA certificates (world-readable)."""
+        return self.root / "public"
+
+    @property
+    def private_dir(self) -> Path:
+        """Directory of the CA private keys (0700)."""
+        return self.root / "private"
+
+    @property
+    def enclaves_dir(self) -> Path:
+        """Directory holding governance and one directory per enclave."""
+        return self.root / "enclaves"
+
+    @property
+    def meta_dir(self) -> Path:
+        """Our own bookkeeping (manifest, lock), in a name rmw never reads."""
+        return self.root / META_DIR
+
+    @property
+    def identity_ca_cert(self) -> Path:
+        """The identity CA certificate (a symlink to ca.cert.pem in single-CA mode)."""
+        return self.public_dir / IDENTITY_CA_CERT
+
+    @property
+    def permissions_ca_cert(self) -> Path:
+        """The permissions CA certificate (a symlink to ca.cert.pem in single-CA mode)."""
+        return self.public_dir / PERMISSIONS_CA_CERT
+
+    @property
+    def single_ca_cert(self) -> Path:
+        """The one CA certificate of a single-CA (sros2-style) keystore."""
+        return self.public_dir / SINGLE_CA_CERT
+
+    @property
+    def identity_ca_key(self) -> Path:
+        """The identity CA private key."""
+        return self.private_dir / IDENTITY_CA_KEY
+
+    @property
+    def permissions_ca_key(self) -> Path:
+        """The permissions CA private key."""
+        return self.private_dir / PERMISSIONS_CA_KEY
+
+    @property
+    def single_ca_key(self) -> Path:
+        """The one CA private key of a single-CA keystore."""
+        return self.private_dir / SINGLE_CA_KEY
+
+    @property
+    def governance_xml(self) -> Path:
+        """The unsigned governance document (kept for review)."""
+        return self.enclaves_dir / GOVERNANCE_XML
+
+    @property
+    def governance_p7s(self) -> Path:
+        """The governance document signed by the permissions CA."""
+        return self.enclaves_dir / GOVERNANCE_P7S
+
+    @property
+    def manifest(self) -> Path:
+        """Our per-enclave record (serial, not_after, policy digest)."""
+        return self.meta_dir / "manifest.json"
+
+    @property
+    def lock(self) -> Path:
+        """The flock file serialising mutating operations."""
+        return self.meta_dir / "lock"
+
+    def enclave_dir(self, path: str) -> Path:
+        """Directory of enclave ``path`` (e.g. ``/cell/arm`` → ``enclaves/cell/arm``).
+
+        :raises InvalidNameError: the name is relative, has ``..`` or bad characters.
+        :raises KeystoreError: the directory resolves outside ``enclaves/`` (e.g. via a symlink).
+        """
+        validate_enclave_path(path, NameContext(field="enclave"))
+        candidate = self.enclaves_dir.joinpath(*path[1:].split("/"))
+        base = os.path.realpath(self.enclaves_dir)
+        resolved = os.path.realpath(candidate)
+        if os.path.commonpath([base, resolved]) != base or resolved == base:
+            raise KeystoreError(candidate, f"enclave {path}: expected a directory inside {base}, "
+                                           f"got one resolving to {resolved}")
+        return candidate
+
+    def enclave_file(self, path: str, name: str) -> Path:
+        """One of :data:`ENCLAVE_FILES` of enclave ``path``.
+
+        :raises InvalidNameError: see :meth:`enclave_dir`.
+        :raises KeystoreError: see :meth:`enclave_dir`, or ``name`` is not an enclave file.
+        """
+        if name not in ENCLAVE_FILES:
+            raise KeystoreError(self.enclaves_dir, f"expected one of {', '.join(ENCLAVE_FILES)}, got {name!r}")
+        return self.enclave_dir(path) / name

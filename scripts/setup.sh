@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Idempotent set-up on a fresh Debian 12/13 machine (apt needs root; it is skipped when nothing is
+# missing): Cyclone DDS with its DDS Security plugins from Debian, a venv in .venv, the Cyclone DDS
+# Python binding built from source against Debian's library (the PyPI wheels lack the security
+# plugins), rclpy (a sourced ROS 2 install if present, else the PyPI wheels), and this package.
+# Safe to run again: each step checks before it acts.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV=${COBOT_SECURITY_VENV:-$ROOT/.venv}
+PYTHON=${PYTHON:-python3}
+say() { printf '[setup] %s\n' "$*" >&2; }
+
+# --- 1. Debian packages -------------------------------------------------------------------------
+APT_PKGS=(cyclonedds-dev openssl gcc python3-dev python3-venv iproute2 nftables)
+missing=()
+for pkg in "${APT_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ! ls /usr/lib/*/libddsc*/libdds_security_auth.so /usr/lib/*/libdds_security_auth.so >/dev/null 2>&1; then
+  # Debian 12 ships the plugins in libddsc0debian; cyclonedds-dev pulls the right library elsewhere.
+  if apt-cache show libddsc0debian >/dev/null 2>&1; then missing+=(libddsc0debian); fi
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    say "missing Debian packages: ${missing[*]} (run this script as root once, or apt-get install them)"
+    exit 2
+  fi
+  say "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" libddsc0debian >/dev/null 2>&1 \
+    || apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+MULTIARCH=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -dumpmachine)
+LIBDIR=/usr/lib/$MULTIARCH
+PLUGIN=$(ls "$LIBDIR"/libddsc*/libdds_security_auth.so "$LIBDIR"/libdds_security_auth.so 2>/dev/null | head -n 1 || true)
+if [ -z "$PLUGIN" ]; then
+  say "Cyclone DDS security plugins (libdds_security_auth.so) not found under $LIBDIR"
+  exit 1
+fi
+PLUGIN_DIR=$(dirname "$PLUGIN")
+DDS_VERSION=$(dpkg-query -W -f='${Version}' cyclonedds-dev | sed -e 's/-[^-]*$//' -e 's/^[0-9]*://' -e 's/+.*$//')
+
+# --- 2. venv (sees a sourced ROS 2's rclpy when there is one) --------------------------------------
+ROS_SOURCED=0
+if [ -n "${ROS_DISTRO:-}" ] && "$PYTHON" -c 'import rclpy' >/dev/null 2>&1; then ROS_SOURCED=1; fi
+if [ ! -x "$VENV/bin/python" ]; then
+  say "creating venv $VENV (ROS 2 from the sourced install: $([ $ROS_SOURCED = 1 ] && echo yes || echo no))"
+  if [ "$ROS_SOURCED" = 1 ]; then "$PYTHON" -m venv --system-site-packages "$VENV"; else "$PYTHON" -m venv "$VENV"; fi
+fi
+PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
+
+# --- 3. Cyclone DDS Python binding against Debian's library ----------------------------------------
+HOME_PREFIX=$VENV/cyclonedds-home
+mkdir -p "$HOME_PREFIX/lib"
+ln -sfn /usr/include "$HOME_PREFIX/include"
+ln -sfn /usr/bin "$HOME_PREFIX/bin"
+for lib in libddsc.so libcycloneddsidl.so; do ln -sf "$LIBDIR/$lib" "$HOME_PREFIX/lib/$lib"; done
+for lib in "$PLUGIN_DIR"/libdds_security_*.so; do ln -sf "$lib" "$HOME_PREFIX/lib/"; done
+have=$("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("cyclonedds"))' 2>/dev/null || true)
+if [ "$have" != "$DDS_VERSION" ]; then
+  say "building the cyclonedds $DDS_VERSION Python binding against Debian's libddsc (a minute or two)"
+  CYCLONEDDS_HOME=$HOME_PREFIX "${PIP[@]}" install --no-binary cyclonedds "cyclonedds==$DDS_VERSION"
+fi
+
+# --- 4. rclpy and this package ----------------------------------------------------------------------
+STAMP=$VENV/.cobot_security-setup
+WANT=$(cat "$ROOT/setup.py" "$ROOT/scripts/setup.sh" | sha256sum | cut -d' ' -f1)-$ROS_SOURCED
+if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
+  if [ "$ROS_SOURCED" = 0 ]; then
+    say "installing rclpy and messages from the ROS 2 PyPI wheels"
+    "${PIP[@]}" install ros-rclpy ros-rmw-fastrtps-cpp ros-diagnostic-msgs ros-std-msgs ros-std-srvs
+  fi
+  say "installing cobot_security (editable) and test tools"
+  "${PIP[@]}" install -e "$ROOT[test]"
+  echo "$WANT" > "$STAMP"
+fi
+say "ready: $VENV (cyclonedds $DDS_VERSION, plugins in $PLUGIN_DIR)"

@@ -1,0 +1,31 @@
+"""ament_python build of cobot_security (colcon) that also installs with plain pip."""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "cobot_security"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    description="SROS2 keystores, least-privilege DDS permissions and posture checks for cobot cells",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(exclude=["test", "test.*"]),
+    package_data={PACKAGE: ["py.typed"]},
+    data_files=[
+        ("share/ament_index/resource_index/packages", ["resource/" + PACKAGE]),
+        ("share/" + PACKAGE, ["package.xml"]),
+        ("share/" + PACKAGE + "/launch", glob("launch/*.launch.py")),
+        ("share/" + PACKAGE + "/policies", glob("policies/*.yaml")),
+    ],
+    install_requires=["setuptools", "cryptography>=3.4", "PyYAML>=5.4", "lxml>=4.6"],
+    extras_require={"test": ["pytest>=7,<9", "pytest-timeout>=2"]},
+    zip_safe=True,
+    entry_points={
+        "console_scripts": [
+            "cobot-security = cobot_security.cli.main:main",
+        ],
+    },
+)

@@ -1,0 +1,153 @@
+"""Real DDS Security enforcement: Cyclone DDS participants (one process each) loading our enclaves.
+
+Nothing here is mocked: the OMG builtin plugins authenticate, check permissions and encrypt.  These
+tests never skip; CI fails if the plugins cannot be loaded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from cobot_security.dds.runner import AgentResult, AgentSpec, run_agents
+from cobot_security.dds.verify import self_test_policy, verify_keystore
+from cobot_security.keystore.layout import KeystoreLayout
+from cobot_security.keystore.store import init_keystore
+from cobot_security.policy.model import Enclave, NodeGrants, WorkcellPolicy
+
+pytestmark = pytest.mark.dds
+
+CHATTER = "rt/selftest/chatter"
+TALKER, LISTENER, BYSTANDER = "/selftest/talker", "/selftest/listener", "/selftest/bystander"
+
+
+def _now() -> dt.datetime:
+    # DDS plugins check validity against the real clock, so these tests use it too.
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+@pytest.fixture
+def cell(tmp_path: Path, dds_domain: int) -> tuple[WorkcellPolicy, Path]:
+    """A talker/listener/bystander keystore on this test's own domain."""
+    policy = self_test_policy(dds_domain)
+    root = tmp_path / "keystore"
+    init_keystore(root, policy, _now())
+    return policy, root
+
+
+def _enclave(root: Path, path: str) -> Path:
+    return KeystoreLayout(root).enclave_dir(path)
+
+
+def _received(results: Mapping[str, AgentResult], reader: str, topic: str, sender: str) -> bool:
+    return (topic, sender) in results[reader].received
+
+
+def test_granted_topic_is_delivered_with_encryption_on(cell: tuple[WorkcellPolicy, Path], dds_domain: int) -> None:
+    policy, root = cell
+    governance = (KeystoreLayout(root).root / "enclaves" / "governance.xml").read_text()
+    assert "<data_protection_kind>ENCRYPT</data_protection_kind>" in governance
+    assert "<rtps_protection_kind>ENCRYPT</rtps_protection_kind>" in governance
+    specs = [
+        AgentSpec(TALKER, dds_domain, _enclave(root, TALKER), writers=(CHATTER,)),
+        AgentSpec(LISTENER, dds_domain, _enclave(root, LISTENER), readers=(CHATTER,)),
+    ]
+    results = run_agents(specs, lambda r: _received(r, LISTENER, CHATTER, TALKER), timeout_s=30)
+    assert results[TALKER].participant_created and results[LISTENER].participant_created
+    assert results[TALKER].writers == {CHATTER: None}
+    assert _received(results, LISTENER, CHATTER, TALKER)
+
+
+def test_enclave_without_publish_grant_is_refused_a_writer(cell: tuple[WorkcellPolicy, Path], dds_domain: int) -> None:
+    _, root = cell
+    specs = [
+        # The listener may read chatter but not write it; the bystander may do neither.
+        AgentSpec(LISTENER, dds_domain, _enclave(root, LISTENER), writers=(CHATTER,), readers=(CHATTER,)),
+        AgentSpec(BYSTANDER, dds_domain, _enclave(root, BYSTANDER), writers=(CHATTER,), readers=(CHATTER,)),
+    ]
+    results = run_agents(specs, lambda r: True, timeout_s=20, grace_s=0.5)
+    assert results[LISTENER].readers[CHATTER] is None
+    assert "NOT_ALLOWED_BY_SECURITY" in str(results[LISTENER].writers[CHATTER])
+    assert "NOT_ALLOWED_BY_SECURITY" in str(results[BYSTANDER].writers[CHATTER])
+    assert "NOT_ALLOWED_BY_SECURITY" in str(results[BYSTANDER].readers[CHATTER])
+
+
+def test_identity_signed_by_a_foreign_ca_receives_nothing(
+    cell: tuple[WorkcellPolicy, Path], tmp_path: Path, dds_domain: int
+) -> None:
+    policy, root = cell
+    wildcard = NodeGrants("intruder", "/", publish=("/*",), subscribe=("/*",))
+    foreign_policy = WorkcellPolicy(1, "foreign", policy.domain_ids, policy.governance, policy.lifetimes,
+                                    (Enclave("/intruder", (wildcard,)),))
+    foreign = tmp_path / "foreign"
+    init_keystore(foreign, foreign_policy, _now())
+    specs = [
+        AgentSpec(TALKER, dds_domain, _enclave(root, TALKER), writers=(CHATTER,)),
+        AgentSpec(LISTENER, dds_domain, _enclave(root, LISTENER), readers=(CHATTER,)),
+        AgentSpec("intruder", dds_domain, _enclave(foreign, "/intruder"), writers=(CHATTER,), readers=(CHATTER,)),
+    ]
+    # Wait for the legitimate delivery (so discovery had its chance), then a grace period.
+    results = run_agents(specs, lambda r: _received(r, LISTENER, CHATTER, TALKER), timeout_s=30, grace_s=3)
+    assert _received(results, LISTENER, CHATTER, TALKER)
+    intruder = results["intruder"]
+    assert intruder.participant_created, "the foreign identity is self-consistent; only the cell must reject it"
+    assert intruder.writers[CHATTER] is None and intruder.readers[CHATTER] is None
+    assert intruder.received == set()
+    assert not _received(results, LISTENER, CHATTER, "intruder")
+
+
+def test_tampered_permissions_are_refused(cell: tuple[WorkcellPolicy, Path], tmp_path: Path, dds_domain: int) -> None:
+    _, root = cell
+    enclave = _enclave(root, BYSTANDER)
+    p7s = enclave / "permissions.p7s"
+    original = p7s.read_bytes()
+    # Grant ourselves the talker's topic inside the signed text without re-signing.
+    tampered = original.replace(b"<default>DENY</default>", b"<default>ALLOW</default>", 1)
+    assert tampered != original
+    p7s.write_bytes(tampered)
+    results = run_agents([AgentSpec(BYSTANDER, dds_domain, enclave, writers=(CHATTER,))], lambda r: True,
+                         timeout_s=20, grace_s=0)
+    assert not results[BYSTANDER].participant_created
+    assert results[BYSTANDER].participant_error is not None
+
+
+def test_expired_certificate_is_refused(tmp_path: Path, dds_domain: int) -> None:
+    policy = self_test_policy(dds_domain)
+    root = tmp_path / "keystore"
+    # Issued 100 days ago with the policy's 90-day enclave lifetime: expired ten days ago, CA still valid.
+    init_keystore(root, policy, _now() - dt.timedelta(days=100))
+    results = run_agents([AgentSpec(TALKER, dds_domain, _enclave(root, TALKER), writers=(CHATTER,))],
+                         lambda r: True, timeout_s=20, grace_s=0)
+    assert not results[TALKER].participant_created
+    assert results[TALKER].participant_error is not None
+
+
+def test_certificate_valid_until_shortly_is_still_accepted(tmp_path: Path, dds_domain: int) -> None:
+    """Control for the expiry test: the same keystore issued 89 days ago (one day left) works."""
+    policy = self_test_policy(dds_domain)
+    root = tmp_path / "keystore"
+    init_keystore(root, policy, _now() - dt.timedelta(days=89))
+    results = run_agents([AgentSpec(TALKER, dds_domain, _enclave(root, TALKER), writers=(CHATTER,))],
+                         lambda r: True, timeout_s=20, grace_s=0)
+    assert results[TALKER].participant_created
+    assert results[TALKER].writers[CHATTER] is None
+
+
+def test_verify_passes_on_a_good_keystore_and_catches_a_false_deny(
+    cell: tuple[WorkcellPolicy, Path], dds_domain: int
+) -> None:
+    policy, root = cell
+    report = verify_keystore(policy, root, _now(), denied_sample=2, timeout_s=30)
+    assert report.passed, report.failures()
+    categories = {c.category for c in report.checks}
+    assert {"participant", "granted flow", "denied writer", "denied reader", "intruder"} <= categories
+    # Break the listener (its permissions now belong to the bystander): its granted flow must fail.
+    listener = _enclave(root, LISTENER)
+    shutil.copy(_enclave(root, BYSTANDER) / "permissions.p7s", listener / "permissions.p7s")
+    broken = verify_keystore(policy, root, _now(), denied_sample=1, intruders=False, timeout_s=8)
+    assert not broken.passed
+    assert any(c.subject.endswith(LISTENER) and not c.passed for c in broken.failures())

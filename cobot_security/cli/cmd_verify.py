@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from collections import defaultdict
-
 from cobot_security.cli import options, render
 from cobot_security.clock import utc_now
-from cobot_security.dds.verify import VerifyReport, run_self_test, verify_keystore
+from cobot_security.dds.verify import VerifyReport, run_self_test, summarize, verify_keystore
 from cobot_security.keystore.store import Keystore
 
 
@@ -41,26 +39,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
+def _fraction(tally: list[int]) -> str:
+    return f"{tally[0]}/{tally[1]}" if tally[1] else "-"
+
+
 def _summary_rows(report: VerifyReport) -> list[tuple[str, ...]]:
-    counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-    for check in report.checks:
-        subject = check.subject.split(" -> ")[-1] if check.category == "granted flow" else check.subject
-        tally = counts[(subject, check.category)]
-        tally[0] += int(check.passed)
-        tally[1] += 1
-    rows = []
-    for (subject, category), (ok, total) in sorted(counts.items()):
-        verdict = "PASS" if ok == total else "FAIL"
-        expected = {"granted flow": "received", "denied writer": "refused", "denied reader": "refused",
-                    "participant": "joined", "intruder": "isolated", "unexpected": "none"}[category]
-        rows.append((subject, category, expected, f"{ok}/{total}", verdict))
-    return rows
+    return [
+        (row.subject, row.joined, _fraction(row.flows), _fraction(row.writers_refused),
+         _fraction(row.readers_refused), "PASS" if row.passed else "FAIL")
+        for row in summarize(report)
+    ]
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the proof and print the table; exit 1 when anything was falsely allowed or denied."""
     if args.self_test:
-        report = run_self_test(utc_now(), domain_id=231 if args.domain_id is None else args.domain_id,
+        report = run_self_test(utc_now(), domain_id=230 if args.domain_id is None else args.domain_id,
                                timeout_s=args.timeout)
     else:
         policy = options.read_policy(args)
@@ -77,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
                      [(c.category, c.subject, c.topic, c.expected, c.observed, "PASS" if c.passed else "FAIL")
                       for c in report.checks], colour=options.stdout_is_tty())
     else:
-        render.table(("enclave", "check", "expected", "passed", "result"), _summary_rows(report),
+        render.table(("participant", "joined", "granted flows received", "ungranted writers refused",
+                      "ungranted readers refused", "result"), _summary_rows(report),
                      colour=options.stdout_is_tty())
     failures = report.failures()
     allowed = sum(1 for c in report.checks if c.category == "granted flow" and c.passed)

@@ -13,10 +13,11 @@ import datetime as _dt
 import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cobot_security.dds.runner import AgentResult, AgentSpec, run_agents
+from cobot_security.errors import InputError
 from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.keystore.store import init_keystore
 from cobot_security.names import has_wildcard
@@ -82,6 +83,41 @@ class VerifyReport:
         return [check for check in self.checks if not check.passed]
 
 
+@dataclass
+class SubjectSummary:
+    """One row of the short table: a participant and how its checks went (passed/total each)."""
+
+    subject: str
+    joined: str = "-"
+    flows: list[int] = field(default_factory=lambda: [0, 0])
+    writers_refused: list[int] = field(default_factory=lambda: [0, 0])
+    readers_refused: list[int] = field(default_factory=lambda: [0, 0])
+    passed: bool = True
+
+
+def summarize(report: VerifyReport) -> list[SubjectSummary]:
+    """Fold the checks into one row per enclave (flows counted at the receiving enclave) and intruder."""
+    rows: dict[str, SubjectSummary] = {}
+    for check in report.checks:
+        subject = check.subject.split(" -> ")[-1] if " -> " in check.subject else check.subject
+        row = rows.setdefault(subject, SubjectSummary(subject))
+        row.passed = row.passed and check.passed
+        tally = {
+            "granted flow": row.flows,
+            "unexpected": row.flows,
+            "denied writer": row.writers_refused,
+            "denied reader": row.readers_refused,
+        }.get(check.category)
+        if tally is not None:
+            tally[0] += int(check.passed)
+            tally[1] += 1
+        elif check.category == "participant":
+            row.joined = "yes" if check.passed else "REFUSED"
+        elif check.category == "intruder":
+            row.joined = "isolated" if check.passed else "LEAKED"
+    return sorted(rows.values(), key=lambda r: (r.subject.startswith("intruder"), r.subject))
+
+
 def _concrete(topics: tuple[str, ...]) -> list[str]:
     return [t for t in topics if not has_wildcard(t)]
 
@@ -112,6 +148,9 @@ def plan_verification(
     """
     layout = KeystoreLayout(keystore_root)
     domain = policy.domain_ids[0] if domain_id is None else domain_id
+    if domain not in policy.domain_ids:
+        raise InputError(policy.source, "domain_ids", f"--domain-id to be one of the policy's domains "
+                         f"{list(policy.domain_ids)} (permissions grant no other)", str(domain))
     grants = {e.path: compute_dds_grants(e) for e in policy.enclaves}
     pub = {path: set(_concrete(g.publish)) for path, g in grants.items()}
     sub = {path: set(_concrete(g.subscribe)) for path, g in grants.items()}
@@ -241,8 +280,23 @@ def judge(plan: VerifyPlan, results: Mapping[str, AgentResult], duration_s: floa
     return VerifyReport(plan.domain_id, tuple(checks), duration_s)
 
 
-def _flows_complete(plan: VerifyPlan, results: Mapping[str, AgentResult]) -> bool:
-    return all((f.topic, f.writer) in results[f.reader].received for f in plan.flows if f.reader in results)
+def _flow_settled(flow: Flow, results: Mapping[str, AgentResult]) -> bool:
+    """Delivered, or can no longer be (an end was refused): either way waiting is over."""
+    writer, reader = results[flow.writer], results[flow.reader]
+    if (flow.topic, flow.writer) in reader.received:
+        return True
+    if not writer.ready or not reader.ready:
+        return False
+    return (
+        not writer.participant_created
+        or not reader.participant_created
+        or writer.writers.get(flow.topic) is not None
+        or reader.readers.get(flow.topic) is not None
+    )
+
+
+def _flows_settled(plan: VerifyPlan, results: Mapping[str, AgentResult]) -> bool:
+    return all(_flow_settled(f, results) for f in plan.flows)
 
 
 def verify_keystore(
@@ -265,7 +319,7 @@ def verify_keystore(
             policy, keystore_root, domain_id=domain_id, denied_sample=denied_sample, intruder_dir=intruder_dir
         )
         start = time.monotonic()
-        results = run_agents(list(plan.agents), lambda r: _flows_complete(plan, r), timeout_s=timeout_s)
+        results = run_agents(list(plan.agents), lambda r: _flows_settled(plan, r), timeout_s=timeout_s)
         return judge(plan, results, time.monotonic() - start)
 
 
@@ -281,7 +335,7 @@ def self_test_policy(domain_id: int) -> WorkcellPolicy:
     return WorkcellPolicy(1, "self-test", (domain_id,), GovernanceOptions(), Lifetimes(), nodes)
 
 
-def run_self_test(now: _dt.datetime, domain_id: int = 231, timeout_s: float = 30.0) -> VerifyReport:
+def run_self_test(now: _dt.datetime, domain_id: int = 230, timeout_s: float = 30.0) -> VerifyReport:
     """Build a throwaway keystore for self_test_policy and verify it: proves the plugins load and enforce.
 
     :raises DdsUnavailableError: when Cyclone DDS cannot be started at all.

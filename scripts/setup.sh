@@ -17,7 +17,8 @@ missing=()
 for pkg in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
-if ! ls /usr/lib/*/libddsc*/libdds_security_auth.so /usr/lib/*/libdds_security_auth.so >/dev/null 2>&1; then
+find_plugin() { compgen -G '/usr/lib/*/libddsc*/libdds_security_auth.so' || compgen -G '/usr/lib/*/libdds_security_auth.so' || true; }
+if [ -z "$(find_plugin)" ]; then
   # Debian 12 ships the plugins in libddsc0debian; cyclonedds-dev pulls the right library elsewhere.
   if apt-cache show libddsc0debian >/dev/null 2>&1; then missing+=(libddsc0debian); fi
 fi
@@ -35,7 +36,7 @@ fi
 
 MULTIARCH=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -dumpmachine)
 LIBDIR=/usr/lib/$MULTIARCH
-PLUGIN=$(ls "$LIBDIR"/libddsc*/libdds_security_auth.so "$LIBDIR"/libdds_security_auth.so 2>/dev/null | head -n 1 || true)
+PLUGIN=$(find_plugin | grep -F "$LIBDIR/" | head -n 1 || true)
 if [ -z "$PLUGIN" ]; then
   say "Cyclone DDS security plugins (libdds_security_auth.so) not found under $LIBDIR"
   exit 1

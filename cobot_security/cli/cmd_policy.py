@@ -79,6 +79,10 @@ def run_import(args: argparse.Namespace) -> int:
         return 0
     if args.output.exists() and not args.force:
         raise InputError(args.output, "--output", "a path that does not exist yet (or --force)", "an existing file")
-    write_bytes_atomic(args.output, text.encode(), 0o644)
+    try:
+        write_bytes_atomic(args.output, text.encode(), 0o644)
+    except OSError as exc:
+        raise InputError(args.output, "--output", "a writable file path in an existing directory",
+                         exc.strerror or type(exc).__name__) from None
     print(f"wrote {args.output}: {len(policy.enclaves)} enclave(s)")
     return 0

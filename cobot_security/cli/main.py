@@ -7,6 +7,7 @@ DESIGN.md: 0 success, 1 the check ran and found a failure, 2 bad input or usage.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from cobot_security import __version__
@@ -47,6 +48,15 @@ def main(argv: list[str] | None = None) -> int:
     except CobotSecurityError as exc:
         print(f"cobot-security {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:
+        # Last resort for file-system failures no command anticipated: one line, no traceback.
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"cobot-security {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): stop quietly, and keep the exit flush from complaining.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except KeyboardInterrupt:
         print(f"cobot-security {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -257,7 +257,7 @@ def init_keystore(
         raise KeystoreError(
             root,
             "a keystore already exists; pass --force to replace it "
-            f"(the old one is kept as {_backup_name(root, now)})",
+            f"(the old one would then be kept as {_backup_name(root, now).name})",
         )
     lock = atomic.KeystoreLock(layout.lock, lock_timeout_s) if layout.meta_dir.is_dir() else None
     try:

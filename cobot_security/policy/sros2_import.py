@@ -42,7 +42,7 @@ from cobot_security.names import (
 from cobot_security.policy.grants import compute_dds_grants
 from cobot_security.policy.load import MAX_DOMAIN_ID, SCHEMA_VERSION, check_enclave_set
 from cobot_security.policy.model import Enclave, GovernanceOptions, Lifetimes, NodeGrants, WorkcellPolicy
-from cobot_security.policy.xml import safe_parser
+from cobot_security.policy.xml import parse_xml
 
 #: The sros2 policy format this importer understands.
 SROS2_POLICY_VERSION = "0.2.0"
@@ -70,29 +70,12 @@ class _Includes:
     elements: int = 0
 
 
-def _reject_dtd(root: etree._Element, source: str) -> None:
-    docinfo = root.getroottree().docinfo
-    dtd = docinfo.internalDTD
-    if dtd is not None or docinfo.system_url or docinfo.public_id:
-        got = "an <!ENTITY> declaration" if dtd is not None and list(dtd.iterentities()) else "a DOCTYPE"
-        raise InputError(source, "DOCTYPE", "XML without a DOCTYPE or entity declarations", got, 1)
-
-
 def _parse(data: bytes, source: str) -> etree._Element:
-    """Parse with policy/xml.py's safe parser (entities never expanded) and refuse any DTD.
+    """Parse safely (policy/xml.py: no entities, no DTD, no network).
 
     :raises InputError: on malformed XML or a DOCTYPE / entity declaration.
     """
-    if b"<!ENTITY" in data or "<!ENTITY".encode("utf-16-le") in data or "<!ENTITY".encode("utf-16-be") in data:
-        # Checked before parsing so that even an entity bomb libxml2 would refuse mid-parse gets
-        # this message; the parser never expands entities either way (resolve_entities=False).
-        raise InputError(source, "DOCTYPE", "XML without entity declarations", "an <!ENTITY> declaration", None)
-    try:
-        root = etree.fromstring(data, safe_parser())
-    except etree.XMLSyntaxError as exc:
-        raise InputError(source, None, "well-formed XML", str(exc.msg), exc.lineno) from None
-    _reject_dtd(root, source)
-    return root
+    return parse_xml(data, source)
 
 
 def _origin(element: etree._Element, default: str) -> str:

@@ -291,8 +291,6 @@ def test_import_sros2_rejects_external_entities(cli, tmp_path):
     assert not (tmp_path / "out.yaml").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="bug: cmd_policy.run_import does not wrap the OSError of write_bytes_atomic; "
-                   "a missing output directory escapes main() as a FileNotFoundError traceback (exit 1, not 2)")
 def test_import_sros2_output_in_missing_directory(cli, tmp_path, talker_listener_xml):
     out = tmp_path / "no_such_dir" / "out.yaml"
 
@@ -304,8 +302,6 @@ def test_import_sros2_output_in_missing_directory(cli, tmp_path, talker_listener
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.xfail(strict=True, reason="bug: cmd_policy.run_import does not wrap the OSError of write_bytes_atomic; "
-                   "-o onto a directory with --force escapes main() as an IsADirectoryError traceback")
 def test_import_sros2_force_onto_directory(cli, tmp_path, talker_listener_xml):
     out = tmp_path / "a_directory"
     out.mkdir()

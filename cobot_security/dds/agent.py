@@ -87,11 +87,12 @@ def run(spec: dict[str, Any]) -> int:
 
     seen: set[tuple[str, str]] = set()
     period = float(spec.get("period_s", 0.1))
+    marker = str(spec.get("marker", ""))
     deadline = time.monotonic() + float(spec.get("deadline_s", 60.0))
     sequence = 0
     while time.monotonic() < deadline:
         for topic_name, writer in writers.items():
-            writer.write(String_(f"{name}|{sequence}"))
+            writer.write(String_(f"{name}|{sequence}|{marker}"))
         sequence += 1
         for topic_name, reader in readers.items():
             for sample in reader.take(32):

@@ -25,13 +25,17 @@ _PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
 
 @dataclass(frozen=True)
 class AgentSpec:
-    """What one participant loads (``enclave_dir`` None: no DDS Security at all) and tries."""
+    """What one participant loads (``enclave_dir`` None: no DDS Security at all) and tries.
+
+    ``marker`` is appended to every sample written, so a capture can look for the payload.
+    """
 
     name: str
     domain_id: int
     enclave_dir: Path | None
     writers: tuple[str, ...] = ()
     readers: tuple[str, ...] = ()
+    marker: str = ""
 
 
 @dataclass
@@ -128,6 +132,7 @@ def run_agents(
                 "enclave_dir": str(spec.enclave_dir) if spec.enclave_dir else None,
                 "writers": list(spec.writers),
                 "readers": list(spec.readers),
+                "marker": spec.marker,
                 "period_s": period_s,
                 "deadline_s": timeout_s + grace_s + 30.0,
             }

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+import socket
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from cobot_security.dds.runner import AgentResult, AgentSpec, run_agents
 from cobot_security.dds.verify import self_test_policy, verify_keystore
 from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.keystore.store import init_keystore
-from cobot_security.policy.model import Enclave, NodeGrants, WorkcellPolicy
+from cobot_security.policy.model import Enclave, GovernanceOptions, NodeGrants, Protection, WorkcellPolicy
 
 pytestmark = pytest.mark.dds
 
@@ -151,3 +153,71 @@ def test_verify_passes_on_a_good_keystore_and_catches_a_false_deny(
     broken = verify_keystore(policy, root, _now(), denied_sample=1, intruders=False, timeout_s=8)
     assert not broken.passed
     assert any(c.subject.endswith(LISTENER) and not c.passed for c in broken.failures())
+
+
+class _LoopbackCapture:
+    """Every frame on the loopback interface while it runs (AF_PACKET: needs root, as CI has)."""
+
+    def __init__(self) -> None:
+        self._sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+        self._sock.bind(("lo", 0))
+        self._sock.settimeout(0.2)
+        self.frames: list[bytes] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.frames.append(self._sock.recv(65535))
+            except OSError:
+                continue
+
+    def stop(self) -> bytes:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._sock.close()
+        return b"".join(self.frames)
+
+
+CANARY = "COBOT-PLAINTEXT-CANARY-7d1f"
+
+
+def _talk_and_capture(root: Path, domain: int) -> tuple[bool, bytes]:
+    capture = _LoopbackCapture()
+    try:
+        specs = [
+            AgentSpec(TALKER, domain, _enclave(root, TALKER), writers=(CHATTER,), marker=CANARY),
+            AgentSpec(LISTENER, domain, _enclave(root, LISTENER), readers=(CHATTER,)),
+        ]
+        results = run_agents(specs, lambda r: _received(r, LISTENER, CHATTER, TALKER), timeout_s=30, grace_s=1)
+    finally:
+        wire = capture.stop()
+    return _received(results, LISTENER, CHATTER, TALKER), wire
+
+
+def test_payload_never_crosses_the_wire_in_clear(cell: tuple[WorkcellPolicy, Path], tmp_path: Path,
+                                                 dds_domain: int) -> None:
+    """With the default governance the sample's text is absent from every loopback frame.
+
+    Control: the same exchange under a governance with every protection kind NONE shows the text,
+    so the capture really sees the traffic.
+    """
+    _, root = cell
+    delivered, wire = _talk_and_capture(root, dds_domain)
+    assert delivered
+    assert CANARY.encode() not in wire
+
+    clear = self_test_policy(dds_domain)
+    none = Protection.NONE
+    clear = WorkcellPolicy(clear.version, clear.name, clear.domain_ids,
+                           GovernanceOptions(rtps_protection=none, discovery_protection=none,
+                                             liveliness_protection=none, metadata_protection=none,
+                                             data_protection=none),
+                           clear.lifetimes, clear.enclaves)
+    clear_root = tmp_path / "clear"
+    init_keystore(clear_root, clear, _now())
+    delivered, wire = _talk_and_capture(clear_root, dds_domain)
+    assert delivered
+    assert CANARY.encode() in wire

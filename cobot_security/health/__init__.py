@@ -1,0 +1,1 @@
+"""Health probes: pure functions from files, environment and graph facts to Findings."""

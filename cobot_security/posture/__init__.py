@@ -1,0 +1,1 @@
+"""Posture: the controls catalog, attestations, and fail-closed evaluation of health evidence."""

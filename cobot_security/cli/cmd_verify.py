@@ -6,6 +6,8 @@ import argparse
 from cobot_security.cli import options, render
 from cobot_security.clock import utc_now
 from cobot_security.dds.verify import VerifyReport, run_self_test, summarize, verify_keystore
+from cobot_security.keystore.evidence import record_verify_result
+from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.keystore.store import Keystore
 
 
@@ -64,6 +66,9 @@ def run(args: argparse.Namespace) -> int:
             policy, root, utc_now(), domain_id=args.domain_id, denied_sample=args.denied_sample,
             intruders=not args.no_intruders, timeout_s=args.timeout,
         )
+        # Evidence for the posture (enforcement_proof check): what was proven, when.
+        record_verify_result(KeystoreLayout(root), passed=report.passed, checks=len(report.checks),
+                             failures=len(report.failures()), domain_id=report.domain_id, now=utc_now())
     if args.json:
         print(render.to_json(report))
     elif args.details:

@@ -11,10 +11,10 @@ import os
 import sys
 
 from cobot_security import __version__
-from cobot_security.cli import cmd_enclave, cmd_init, cmd_policy, cmd_verify
+from cobot_security.cli import cmd_enclave, cmd_init, cmd_policy, cmd_posture, cmd_verify
 from cobot_security.errors import CobotSecurityError
 
-_COMMANDS = (cmd_init, cmd_enclave, cmd_policy, cmd_verify)
+_COMMANDS = (cmd_init, cmd_enclave, cmd_policy, cmd_verify, cmd_posture)
 
 
 class _Parser(argparse.ArgumentParser):

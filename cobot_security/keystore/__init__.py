@@ -7,6 +7,8 @@ from cobot_security.keystore.atomic import (
     swap_into_place,
     write_bytes_atomic,
 )
+from cobot_security.keystore.evidence import VerifyRecord, read_verify_result, record_verify_result
+from cobot_security.keystore.integrity import IntegrityResult, check_integrity, write_integrity_manifest
 from cobot_security.keystore.layout import ENCLAVE_FILES, ENCLAVE_LINKS, KeystoreLayout, enclave_link_targets
 from cobot_security.keystore.pki import (
     KEY_TYPES,
@@ -32,9 +34,12 @@ __all__ = [
     "KEY_TYPES",
     "CaCertificates",
     "EnclaveInfo",
+    "IntegrityResult",
     "Keystore",
     "KeystoreLayout",
     "KeystoreLock",
+    "VerifyRecord",
+    "check_integrity",
     "enclave_link_targets",
     "enclave_policy_digest",
     "extract_smime_content",
@@ -46,9 +51,12 @@ __all__ = [
     "make_ca",
     "make_private_dir",
     "private_key_pem",
+    "read_verify_result",
+    "record_verify_result",
     "sign_smime",
     "staged_dir",
     "swap_into_place",
     "verify_smime",
     "write_bytes_atomic",
+    "write_integrity_manifest",
 ]

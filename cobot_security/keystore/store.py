@@ -21,6 +21,7 @@ from cryptography import x509
 
 from cobot_security.errors import InputError, KeystoreError
 from cobot_security.keystore import atomic, pki, smime
+from cobot_security.keystore.integrity import write_integrity_manifest
 from cobot_security.keystore.layout import (
     CERT,
     ENCLAVE_FILES,
@@ -220,6 +221,7 @@ def _build_keystore(
         "single_ca": single_ca,
         "enclaves": entries,
     })
+    write_integrity_manifest(layout, permissions.cert, permissions.key, now)  # last: covers everything
 
 
 def init_keystore(
@@ -374,6 +376,7 @@ class Keystore:
                     self._adopt_nested_enclaves(old, directory)
                     shutil.rmtree(old)
                 self._update_manifest(enclave, cert)
+                write_integrity_manifest(self.layout, permissions.cert, permissions.key, now)
             except OSError as exc:
                 raise _wrap_os_error(directory, f"write enclave {enclave.path}", exc) from exc
         return self._enclave_info(directory)

@@ -1,0 +1,179 @@
+"""A signed manifest of every public keystore artifact, so that tampering on disk is detectable.
+
+``.cobot_security/integrity.json`` maps each file under ``public/`` and ``enclaves/`` to its SHA-256
+(``"link:<target>"`` for a symlink); ``integrity.json.p7s`` is the same JSON signed (S/MIME) by
+the permissions CA.  The check trusts only the signed copy: the signature is verified against
+``public/permissions_ca.cert.pem`` before any hash in it is compared.  ``private/`` (CA keys may
+be absent on a deployed host) and our own ``.cobot_security/`` (lock, records) are not covered.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+
+from cobot_security.errors import KeystoreError
+from cobot_security.keystore import atomic, smime
+from cobot_security.keystore.layout import KeystoreLayout
+from cobot_security.keystore.pki import PrivateKey
+
+INTEGRITY_VERSION = 1
+INTEGRITY_JSON = "integrity.json"
+INTEGRITY_P7S = "integrity.json.p7s"
+LINK_PREFIX = "link:"
+_COVERED_DIRS = ("public", "enclaves")
+
+
+@dataclass(frozen=True)
+class IntegrityResult:
+    """Outcome of :func:`check_integrity`; hashes are only compared when ``signature_ok``."""
+
+    signature_ok: bool
+    modified: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+    unexpected: tuple[str, ...] = ()
+    problem: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the signature verifies and the keystore matches the manifest exactly."""
+        return (self.signature_ok and self.problem is None
+                and not (self.modified or self.missing or self.unexpected))
+
+
+def integrity_json_path(layout: KeystoreLayout) -> Path:
+    """Where the integrity manifest lives (under our own directory, never read by rmw)."""
+    return layout.meta_dir / INTEGRITY_JSON
+
+
+def integrity_p7s_path(layout: KeystoreLayout) -> Path:
+    """Where the manifest's S/MIME signature by the permissions CA lives."""
+    return layout.meta_dir / INTEGRITY_P7S
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(65536), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def hash_keystore_files(layout: KeystoreLayout) -> dict[str, str]:
+    """Every file and symlink under public/ and enclaves/, relative to the root, with its digest.
+
+    Symlinks (to files or directories) are recorded by target and never followed; hidden names
+    are included, so nothing can be slipped in under a dot name.  Other file types (fifos,
+    sockets) are recorded as ``"special"`` so that they show up as unexpected.
+    """
+    entries: dict[str, str] = {}
+    for top in _COVERED_DIRS:
+        base = layout.root / top
+        if not base.is_dir() or base.is_symlink():
+            if os.path.lexists(base):
+                entries[top] = LINK_PREFIX + os.readlink(base) if base.is_symlink() else "special"
+            continue
+        for current, dirs, files in os.walk(base, followlinks=False):
+            here = Path(current)
+            for name in dirs + files:
+                path = here / name
+                rel = path.relative_to(layout.root).as_posix()
+                if path.is_symlink():
+                    entries[rel] = LINK_PREFIX + os.readlink(path)
+                elif path.is_file():
+                    entries[rel] = _sha256(path)
+                elif not path.is_dir():
+                    entries[rel] = "special"
+    return dict(sorted(entries.items()))
+
+
+def _iso(value: _dt.datetime) -> str:
+    return value.astimezone(_dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def write_integrity_manifest(
+    layout: KeystoreLayout,
+    permissions_ca_cert: x509.Certificate,
+    permissions_ca_key: PrivateKey,
+    now: _dt.datetime,
+) -> None:
+    """Hash the keystore's public artifacts and write the manifest plus its signature atomically.
+
+    Call it while holding the keystore lock (or on a staged tree), after the last artifact write.
+
+    :raises KeystoreError: the manifest cannot be written.
+    """
+    document = {"version": INTEGRITY_VERSION, "created": _iso(now), "files": hash_keystore_files(layout)}
+    data = (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8")
+    signature = smime.sign_smime(data, permissions_ca_cert, permissions_ca_key)
+    try:
+        atomic.make_private_dir(layout.meta_dir)
+        # The signature holds the signed text itself (checked first); the .json is for people.
+        atomic.write_bytes_atomic(integrity_p7s_path(layout), signature, 0o644)
+        atomic.write_bytes_atomic(integrity_json_path(layout), data, 0o644)
+    except OSError as exc:
+        raise KeystoreError(exc.filename or layout.meta_dir,
+                            f"cannot write the integrity manifest: {exc.strerror or exc}") from exc
+
+
+def _signed_time(p7s: bytes) -> _dt.datetime | None:
+    """The manifest's ``created`` read WITHOUT trust: only used as the time to verify the CA at."""
+    try:
+        created = json.loads(smime.extract_smime_content(p7s)).get("created")
+        value = _dt.datetime.fromisoformat(created)
+    except (KeystoreError, ValueError, TypeError, AttributeError):
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=_dt.timezone.utc)
+
+
+def _parse_files(signed: bytes) -> dict[str, str] | None:
+    try:
+        document = json.loads(signed)
+    except ValueError:
+        return None
+    files = document.get("files") if isinstance(document, dict) else None
+    if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+        return None
+    return files
+
+
+def check_integrity(layout: KeystoreLayout, *, at: _dt.datetime | None = None) -> IntegrityResult:
+    """Verify the manifest's signature by the permissions CA, then compare it with the disk.
+
+    ``at`` is the time the CA's validity is judged at; by default the manifest's own creation
+    time (the signature's validity, not the CA's expiry, is this check's question).  Problems are
+    reported in the result, never raised.
+    """
+    p7s_path, json_path = integrity_p7s_path(layout), integrity_json_path(layout)
+    if not p7s_path.is_file():
+        return IntegrityResult(False, problem=f"no integrity manifest ({p7s_path.relative_to(layout.root)})")
+    try:
+        p7s = p7s_path.read_bytes()
+        signed = smime.verify_smime(p7s, layout.permissions_ca_cert, at=at or _signed_time(p7s), source=p7s_path)
+    except KeystoreError as exc:
+        return IntegrityResult(False, problem=f"manifest signature does not verify: {exc.problem}")
+    except OSError as exc:
+        return IntegrityResult(False, problem=f"cannot read the manifest signature: {exc.strerror or exc}")
+    expected = _parse_files(signed)
+    if expected is None:
+        return IntegrityResult(True, problem="signed manifest is not the expected JSON document")
+    try:
+        shown = json.loads(json_path.read_bytes())
+    except (OSError, ValueError):
+        shown = None
+    if shown != json.loads(signed):
+        # The readable copy was edited (or removed): it no longer matches what the CA signed.
+        return IntegrityResult(False, problem=f"{json_path.relative_to(layout.root)} does not match its signature")
+    actual = hash_keystore_files(layout)
+    return IntegrityResult(
+        signature_ok=True,
+        modified=tuple(sorted(p for p in expected if p in actual and actual[p] != expected[p])),
+        missing=tuple(sorted(p for p in expected if p not in actual)),
+        unexpected=tuple(sorted(p for p in actual if p not in expected)),
+    )

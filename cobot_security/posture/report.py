@@ -1,0 +1,171 @@
+"""A PostureReport as text for people and tools (table, json, markdown, junit, sarif) and an exit code.
+
+Rendering makes no decisions beyond :func:`exit_code_for`, which applies ``--fail-on``: exit 1 when
+any control of at least that priority fails (ERROR or STALE), else 0.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+from cobot_security import __version__
+from cobot_security.errors import InputError
+from cobot_security.posture.catalog import Priority
+from cobot_security.posture.evaluate import ControlResult, PostureReport, is_failing
+from cobot_security.status import Level
+
+__all__ = ["FORMATS", "exit_code_for", "render_report"]
+
+#: Output formats accepted by :func:`render_report`.
+FORMATS = ("table", "json", "markdown", "junit", "sarif")
+
+_SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+
+
+def _as_dict(report: PostureReport) -> dict[str, object]:
+    return {
+        "name": "cobot_security/posture",
+        "evaluated_at": report.evaluated_at.isoformat(),
+        "score": report.score,
+        "level": report.level.name,
+        "controls": [
+            {
+                "control": r.control_id,
+                "name": r.status_name,
+                "title": r.title,
+                "priority": r.priority.value,
+                "level": r.level.name,
+                "reason": r.reason,
+                "evidence": list(r.evidence),
+                "references": list(r.references),
+            }
+            for r in report.results
+        ],
+    }
+
+
+def _table(report: PostureReport) -> str:
+    header = ("CONTROL", "PRIORITY", "LEVEL", "REASON")
+    rows = [(r.control_id, r.priority.value, r.level.name, r.reason) for r in report.results]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(3)]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths)) + "  " + row[3]
+        for row in [header, *rows]
+    ]
+    lines.append("")
+    lines.append(f"score {report.score}/100  level {report.level.name}  at {report.evaluated_at.isoformat()}")
+    return "\n".join(lines) + "\n"
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _markdown(report: PostureReport) -> str:
+    lines = [
+        "# Security posture",
+        "",
+        f"Score **{report.score}/100**, level **{report.level.name}**, evaluated at {report.evaluated_at.isoformat()}.",
+        "",
+        "| Control | Priority | Level | Reason | References |",
+        "|---|---|---|---|---|",
+    ]
+    for r in report.results:
+        cells = (r.control_id, r.priority.value, r.level.name, r.reason, "; ".join(r.references))
+        lines.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _junit(report: PostureReport) -> str:
+    failures = sum(1 for r in report.results if is_failing(r.level))
+    suite = ET.Element(
+        "testsuite",
+        {
+            "name": "cobot_security.posture",
+            "tests": str(len(report.results)),
+            "failures": str(failures),
+            "errors": "0",
+            "skipped": "0",
+            "timestamp": report.evaluated_at.isoformat(),
+        },
+    )
+    ET.SubElement(suite, "properties")
+    ET.SubElement(suite[0], "property", {"name": "score", "value": str(report.score)})
+    for r in report.results:
+        case = ET.SubElement(suite, "testcase", {"classname": f"cobot_security.posture.{r.priority.value}", "name": r.control_id})
+        if is_failing(r.level):
+            failure = ET.SubElement(case, "failure", {"type": r.level.name, "message": r.reason})
+            failure.text = "\n".join([r.reason, *r.references])
+        elif r.level == Level.WARN:
+            # WARN passes the gate but must stay visible in CI: report it as output, not a skip.
+            out = ET.SubElement(case, "system-out")
+            out.text = f"WARN: {r.reason}"
+    suites = ET.Element("testsuites", {"name": "cobot_security posture", "tests": str(len(report.results)), "failures": str(failures)})
+    suites.append(suite)
+    return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _sarif_result(r: ControlResult) -> dict[str, object]:
+    return {
+        "ruleId": r.control_id,
+        "level": "error" if is_failing(r.level) else "warning",
+        "message": {"text": f"{r.title}: {r.level.name}: {r.reason}"},
+        "properties": {"priority": r.priority.value, "status": r.level.name, "evidence": list(r.evidence)},
+    }
+
+
+def _sarif(report: PostureReport) -> str:
+    rules = [
+        {
+            "id": r.control_id,
+            "name": r.control_id,
+            "shortDescription": {"text": r.title},
+            "properties": {"priority": r.priority.value, "references": list(r.references)},
+        }
+        for r in report.results
+    ]
+    document = {
+        "$schema": _SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {"driver": {"name": "cobot-security", "version": __version__, "rules": rules}},
+                "invocations": [{"executionSuccessful": True, "endTimeUtc": report.evaluated_at.isoformat()}],
+                "properties": {"score": report.score, "level": report.level.name},
+                "results": [_sarif_result(r) for r in report.results if r.level != Level.OK],
+            }
+        ],
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
+def render_report(report: PostureReport, fmt: str) -> str:
+    """``report`` as text in ``fmt`` (one of :data:`FORMATS`).
+
+    :raises InputError: for an unknown format.
+    """
+    if fmt == "table":
+        return _table(report)
+    if fmt == "json":
+        return json.dumps(_as_dict(report), indent=2) + "\n"
+    if fmt == "markdown":
+        return _markdown(report)
+    if fmt == "junit":
+        return _junit(report)
+    if fmt == "sarif":
+        return _sarif(report)
+    raise InputError(None, "format", "one of " + ", ".join(FORMATS), repr(fmt))
+
+
+def exit_code_for(report: PostureReport, fail_on: Priority | None) -> int:
+    """1 when a control of priority ``fail_on`` or higher is ERROR/STALE, else 0; None never fails.
+
+    An empty report fails whenever a threshold is given (fail closed).
+    """
+    if fail_on is None:
+        return 0
+    if not report.results:
+        return 1
+    failing = any(is_failing(r.level) and r.priority.at_least(fail_on) for r in report.results)
+    return 1 if failing else 0

@@ -1,0 +1,264 @@
+"""Line-numbered, strict YAML reading shared by every versioned YAML file of the package.
+
+The YAML is *composed* (SafeLoader node graph), never loaded into plain dicts, so that every value
+keeps its line number and duplicate keys can be caught: PyYAML's ``load`` silently keeps the last
+duplicate, which would let a second entry quietly replace the first.  Every failure is an
+:class:`~cobot_security.errors.InputError` (or the subclass the caller names) reading
+``<file>:<line>: <dotted.field>: expected X, got Y``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from yaml.constructor import ConstructorError, SafeConstructor
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from cobot_security.errors import InputError
+
+__all__ = [
+    "YamlContext",
+    "compose_yaml",
+    "describe_node",
+    "line_of",
+    "parse_duration",
+    "read_boolean",
+    "read_date",
+    "read_duration",
+    "read_integer",
+    "read_mapping",
+    "read_scalar",
+    "read_sequence",
+    "read_string",
+    "read_version",
+    "read_yaml_file",
+    "require_key",
+]
+
+_DURATION = re.compile(r"^([1-9][0-9]*)([smhd])$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+@dataclass(frozen=True)
+class YamlContext:
+    """Where we are in a document: the source name, the dotted field path and the error class."""
+
+    source: str
+    field: str = ""
+    error_type: type[InputError] = InputError
+
+    def child(self, key: str) -> YamlContext:
+        """The context of mapping key ``key`` below this one."""
+        return YamlContext(self.source, f"{self.field}.{key}" if self.field else key, self.error_type)
+
+    def item(self, index: int) -> YamlContext:
+        """The context of list item ``index`` below this one."""
+        return YamlContext(self.source, f"{self.field}[{index}]", self.error_type)
+
+    def error(self, node: Node | None, expected: str, got: str | None = None) -> InputError:
+        """An error of ``error_type`` at ``node``'s line naming this field."""
+        return self.error_type(self.source, self.field or None, expected, got, line_of(node))
+
+
+def line_of(node: Node | None) -> int | None:
+    """1-based line where ``node`` starts, or None without a node."""
+    return node.start_mark.line + 1 if node is not None else None
+
+
+def describe_node(node: Node) -> str:
+    """A short description of a YAML node for the 'got ...' part of a message."""
+    if isinstance(node, MappingNode):
+        return "a mapping"
+    if isinstance(node, SequenceNode):
+        return "a list"
+    tag = node.tag.rsplit(":", 1)[-1]
+    kind = {"str": "string", "int": "integer", "bool": "boolean", "null": "null", "float": "float"}.get(tag, tag)
+    return f"{kind} {node.value!r}" if kind != "null" else "nothing (null)"
+
+
+def compose_yaml(text: str, source: str, error_type: type[InputError] = InputError) -> Node | None:
+    """The node graph of YAML ``text`` (None for an empty document).
+
+    :raises InputError: (of ``error_type``) on YAML syntax errors, with the line of the problem.
+    """
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        got = exc.problem or str(exc)
+        if exc.context and exc.context_mark is not None:
+            got += f" ({exc.context} at line {exc.context_mark.line + 1})"
+        raise error_type(source, None, "valid YAML", got, line) from None
+    except yaml.YAMLError as exc:
+        raise error_type(source, None, "valid YAML", str(exc)) from None
+
+
+def read_yaml_file(path: Path | str, what: str, error_type: type[InputError] = InputError) -> str:
+    """The UTF-8 text of the YAML file at ``path``; ``what`` names it in errors ("a policy file").
+
+    :raises InputError: (of ``error_type``) when the file cannot be read or decoded.
+    """
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise error_type(path, None, f"a readable {what}", exc.strerror or type(exc).__name__) from None
+    except UnicodeDecodeError as exc:
+        raise error_type(path, None, "UTF-8 text", f"undecodable byte at offset {exc.start}") from None
+
+
+def read_scalar(node: Node, ctx: YamlContext, expected: str) -> object:
+    """The Python value of a scalar node (SafeLoader rules).
+
+    :raises InputError: when ``node`` is not a scalar or cannot be constructed.
+    """
+    if not isinstance(node, ScalarNode):
+        raise ctx.error(node, expected, describe_node(node))
+    try:
+        return SafeConstructor().construct_object(node, deep=True)
+    except ConstructorError as exc:
+        raise ctx.error(node, expected, f"{describe_node(node)} ({exc.problem})") from None
+    except (ValueError, TypeError) as exc:
+        raise ctx.error(node, expected, f"{describe_node(node)} ({exc})") from None
+
+
+def read_string(node: Node, ctx: YamlContext, expected: str = "a string") -> str:
+    """A non-empty string scalar.
+
+    :raises InputError: for anything else (numbers, booleans, dates and null included).
+    """
+    value = read_scalar(node, ctx, expected)
+    if not isinstance(value, str) or not value:
+        raise ctx.error(node, expected, describe_node(node))
+    return value
+
+
+def read_boolean(node: Node, ctx: YamlContext) -> bool:
+    """A boolean scalar.
+
+    :raises InputError: for anything else.
+    """
+    value = read_scalar(node, ctx, "true or false")
+    if not isinstance(value, bool):
+        raise ctx.error(node, "true or false", describe_node(node))
+    return value
+
+
+def read_integer(node: Node, ctx: YamlContext, expected: str) -> int:
+    """An integer scalar (booleans are not integers here).
+
+    :raises InputError: for anything else.
+    """
+    value = read_scalar(node, ctx, expected)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ctx.error(node, expected, describe_node(node))
+    return value
+
+
+def read_date(node: Node, ctx: YamlContext) -> _dt.date:
+    """An ISO 8601 calendar date (``2026-11-29``), unquoted or quoted; date-times are refused.
+
+    :raises InputError: for anything else.
+    """
+    expected = "an ISO 8601 date YYYY-MM-DD"
+    value = read_scalar(node, ctx, expected)
+    if isinstance(value, _dt.datetime):
+        raise ctx.error(node, expected, describe_node(node))
+    if isinstance(value, _dt.date):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+        try:
+            return _dt.date.fromisoformat(value)
+        except ValueError as exc:
+            raise ctx.error(node, expected, f"{describe_node(node)} ({exc})") from None
+    raise ctx.error(node, expected, describe_node(node))
+
+
+def read_sequence(node: Node, ctx: YamlContext, expected: str) -> list[Node]:
+    """The item nodes of a sequence node.
+
+    :raises InputError: when ``node`` is not a list.
+    """
+    if not isinstance(node, SequenceNode):
+        raise ctx.error(node, expected, describe_node(node))
+    return list(node.value)
+
+
+def read_mapping(
+    node: Node, ctx: YamlContext, allowed: tuple[str, ...], what: str = "a mapping", key_kind: str = "key"
+) -> dict[str, tuple[Node, Node]]:
+    """Key → (key node, value node) of a mapping, refusing duplicate, non-string and unknown keys.
+
+    An empty ``allowed`` accepts any key (used where keys are data, e.g. enclave paths).
+
+    :raises InputError: naming the offending key and, for duplicates, the first definition's line.
+    """
+    if not isinstance(node, MappingNode):
+        raise ctx.error(node, what, describe_node(node))
+    seen: dict[str, tuple[Node, Node]] = {}
+    for key_node, value_node in node.value:
+        if key_node.tag == _MERGE_TAG:
+            raise ctx.child("<<").error(key_node, "keys written out (YAML merge keys '<<' are not supported)", "'<<'")
+        key = read_string(key_node, ctx, "string keys")
+        if key in seen:
+            first = line_of(seen[key][0])
+            raise ctx.child(key).error(
+                key_node, f"each {key_kind} once (first defined at line {first})", f"a duplicate at line {line_of(key_node)}"
+            )
+        if allowed and key not in allowed:
+            raise ctx.child(key).error(key_node, "one of the keys " + ", ".join(allowed), f"unknown key {key!r}")
+        seen[key] = (key_node, value_node)
+    return seen
+
+
+def require_key(keys: dict[str, tuple[Node, Node]], name: str, node: Node, ctx: YamlContext) -> tuple[Node, Node]:
+    """The (key node, value node) of required key ``name`` of the mapping ``node``.
+
+    :raises InputError: at the mapping's line when the key is absent.
+    """
+    if name not in keys:
+        raise ctx.child(name).error(node, f"a required key '{name}'", "nothing")
+    return keys[name]
+
+
+def read_version(keys: dict[str, tuple[Node, Node]], root: Node, ctx: YamlContext, supported: int) -> int:
+    """The document's ``version:``, which must equal ``supported``.
+
+    :raises InputError: when it is missing, not an integer or another version.
+    """
+    version_node = require_key(keys, "version", root, ctx)[1]
+    version = read_integer(version_node, ctx.child("version"), f"version {supported}")
+    if version != supported:
+        raise ctx.child("version").error(version_node, f"version {supported}", str(version))
+    return version
+
+
+def parse_duration(text: str) -> _dt.timedelta:
+    """``"90d"`` → 90 days; units s, m, h, d; the number must be a positive integer.
+
+    :raises ValueError: when ``text`` is not of that form.
+    """
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(text)
+    return _dt.timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+def read_duration(node: Node, ctx: YamlContext) -> _dt.timedelta:
+    """A duration scalar such as ``90d`` (see :func:`parse_duration`).
+
+    :raises InputError: for anything else.
+    """
+    expected = "a duration like 90d, 2160h, 45m or 30s (positive integer + unit s/m/h/d)"
+    value = read_scalar(node, ctx, expected)
+    if isinstance(value, str):
+        try:
+            return parse_duration(value)
+        except ValueError:
+            pass
+    raise ctx.error(node, expected, describe_node(node))

@@ -1,0 +1,137 @@
+"""integrity: the signed manifest of public artifacts detects edits, deletions, additions, forgeries."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from cobot_security.keystore.integrity import (
+    check_integrity,
+    integrity_json_path,
+    integrity_p7s_path,
+)
+from cobot_security.keystore.layout import KeystoreLayout
+from cobot_security.keystore.store import Keystore, init_keystore
+from cobot_security.policy.model import NodeGrants, WorkcellPolicy
+
+pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+
+
+@pytest.fixture
+def layout(tmp_path: Path, policy: WorkcellPolicy, fixed_now: dt.datetime) -> KeystoreLayout:
+    init_keystore(tmp_path / "ks", policy, fixed_now)
+    return KeystoreLayout(tmp_path / "ks")
+
+
+def test_fresh_keystore_verifies(layout: KeystoreLayout) -> None:
+    result = check_integrity(layout)
+    assert result.ok, result
+    document = json.loads(integrity_json_path(layout).read_bytes())
+    assert document["version"] == 1
+    files = document["files"]
+    assert "enclaves/cell/arm_driver/permissions.xml" in files
+    assert files["enclaves/gripper/governance.p7s"] == "link:../governance.p7s"
+    assert not any(name.startswith(("private/", ".cobot_security/")) for name in files)
+
+
+def test_modified_permissions_xml_is_reported(layout: KeystoreLayout) -> None:
+    path = layout.enclave_dir("/gripper") / "permissions.xml"
+    path.write_bytes(path.read_bytes().replace(b"DENY", b"ALLOW"))
+    result = check_integrity(layout)
+    assert result.signature_ok
+    assert result.modified == ("enclaves/gripper/permissions.xml",)
+    assert not result.ok
+
+
+def test_deleted_cert_is_missing(layout: KeystoreLayout) -> None:
+    (layout.enclave_dir("/cell/arm_driver") / "cert.pem").unlink()
+    result = check_integrity(layout)
+    assert result.missing == ("enclaves/cell/arm_driver/cert.pem",)
+    assert not result.ok
+
+
+def test_extra_files_are_unexpected(layout: KeystoreLayout) -> None:
+    (layout.public_dir / "rogue_ca.cert.pem").write_bytes(b"x")
+    (layout.enclave_dir("/gripper") / ".hidden").write_bytes(b"x")
+    result = check_integrity(layout)
+    assert result.unexpected == ("enclaves/gripper/.hidden", "public/rogue_ca.cert.pem")
+
+
+def test_retargeted_symlink_is_modified(layout: KeystoreLayout) -> None:
+    link = layout.enclave_dir("/gripper") / "permissions_ca.cert.pem"
+    link.unlink()
+    link.symlink_to("../../public/identity_ca.cert.pem")
+    assert check_integrity(layout).modified == ("enclaves/gripper/permissions_ca.cert.pem",)
+
+
+def test_edited_manifest_fails_its_signature(layout: KeystoreLayout) -> None:
+    path = layout.enclave_dir("/gripper") / "permissions.xml"
+    path.write_bytes(b"<forged/>")
+    manifest = integrity_json_path(layout)
+    document = json.loads(manifest.read_bytes())
+    document["files"]["enclaves/gripper/permissions.xml"] = "0" * 64
+    manifest.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    result = check_integrity(layout)
+    assert not result.signature_ok
+    assert result.problem is not None and "signature" in result.problem
+
+
+def test_edited_signed_content_fails(layout: KeystoreLayout) -> None:
+    p7s = integrity_p7s_path(layout)
+    data = p7s.read_bytes()
+    digest = json.loads(integrity_json_path(layout).read_bytes())["files"]["enclaves/gripper/cert.pem"]
+    assert digest.encode() in data
+    p7s.write_bytes(data.replace(digest.encode(), b"0" * 64))
+    result = check_integrity(layout)
+    assert not result.signature_ok
+    assert result.problem is not None and "does not verify" in result.problem
+
+
+def test_foreign_signature_fails(tmp_path: Path, layout: KeystoreLayout, policy: WorkcellPolicy,
+                                 fixed_now: dt.datetime) -> None:
+    other = KeystoreLayout(tmp_path / "other")
+    init_keystore(other.root, policy, fixed_now)
+    shutil.copy(integrity_p7s_path(other), integrity_p7s_path(layout))
+    shutil.copy(integrity_json_path(other), integrity_json_path(layout))
+    assert not check_integrity(layout).signature_ok
+
+
+def test_no_manifest(layout: KeystoreLayout) -> None:
+    integrity_p7s_path(layout).unlink()
+    result = check_integrity(layout)
+    assert not result.signature_ok
+    assert result.problem is not None and "no integrity manifest" in result.problem
+
+
+def test_create_enclave_force_keeps_integrity(layout: KeystoreLayout, policy: WorkcellPolicy,
+                                              fixed_now: dt.datetime) -> None:
+    store = Keystore.open(layout.root)
+    before = integrity_p7s_path(layout).read_bytes()
+    store.create_enclave(policy.enclaves[0], policy, fixed_now + dt.timedelta(days=1), force=True)
+    assert check_integrity(layout).ok
+    assert integrity_p7s_path(layout).read_bytes() != before
+
+
+def test_create_new_enclave_keeps_integrity(layout: KeystoreLayout, policy: WorkcellPolicy,
+                                            fixed_now: dt.datetime) -> None:
+    extra = dataclasses.replace(policy.enclaves[1], path="/cell/camera",
+                                nodes=(NodeGrants(name="camera", namespace="/cell"),))
+    grown = dataclasses.replace(policy, enclaves=policy.enclaves + (extra,))
+    Keystore.open(layout.root).create_enclave(extra, grown, fixed_now)
+    result = check_integrity(layout)
+    assert result.ok, result
+
+
+def test_single_ca_keystore(tmp_path: Path, policy: WorkcellPolicy, fixed_now: dt.datetime) -> None:
+    layout = KeystoreLayout(tmp_path / "single")
+    init_keystore(layout.root, policy, fixed_now, single_ca=True)
+    assert check_integrity(layout).ok
+    files = json.loads(integrity_json_path(layout).read_bytes())["files"]
+    assert files["public/identity_ca.cert.pem"] == "link:ca.cert.pem"
+    (layout.public_dir / "identity_ca.cert.pem").unlink()
+    assert check_integrity(layout).missing == ("public/identity_ca.cert.pem",)

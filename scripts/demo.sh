@@ -19,3 +19,6 @@ fi
 echo
 echo "Proving enforcement with the real DDS Security plugins (one participant per enclave)..."
 "${CLI[@]}" verify --keystore "$KEYSTORE" --policy "$POLICY" "$@"
+echo
+echo "Posture of the cell against the IEC 62443 controls (offline; gaps are shown, not hidden)..."
+"${CLI[@]}" posture --keystore "$KEYSTORE" --policy "$POLICY"

@@ -26,6 +26,8 @@ setup(
     entry_points={
         "console_scripts": [
             "cobot-security = cobot_security.cli.main:main",
+            "health_reporter = cobot_security.nodes.health_reporter:main",
+            "supervisor = cobot_security.nodes.supervisor:main",
         ],
     },
 )

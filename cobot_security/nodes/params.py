@@ -1,0 +1,134 @@
+"""Node parameters: declared with descriptors, read once into frozen config dataclasses.
+
+Names and defaults are the contract of DESIGN.md ("Common options and parameters").  Every
+parameter is read-only: the nodes read them at start and never re-read them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from rcl_interfaces.msg import IntegerRange, ParameterDescriptor
+from rclpy.exceptions import ParameterException
+from rclpy.node import Node
+
+from cobot_security.errors import InputError
+from cobot_security.resources import default_keystore, shipped_file
+
+
+@dataclass(frozen=True)
+class CommonParams:
+    """Parameters shared by the security nodes."""
+
+    keystore: Path
+    policy: Path
+    controls: Path
+    attestations: Path
+    period_s: float
+    stale_after_s: float
+
+
+@dataclass(frozen=True)
+class ReporterParams:
+    """health_reporter parameters."""
+
+    common: CommonParams
+    warn_days: int
+    error_days: int
+    check_graph: bool
+    proof_max_age_days: int
+
+
+@dataclass(frozen=True)
+class SupervisorParams:
+    """supervisor parameters."""
+
+    common: CommonParams
+    error_after_s: float
+    confirm_count: int
+    response_topic: str
+    response_service: str
+
+
+def _descriptor(description: str, *, seconds: bool = False, int_min: int | None = None) -> ParameterDescriptor:
+    # Durations accept integers too (``-p period_s:=1``); they are checked by _positive instead.
+    desc = ParameterDescriptor(description=description, read_only=True, dynamic_typing=seconds)
+    if int_min is not None:
+        desc.integer_range = [IntegerRange(from_value=int_min, to_value=1_000_000, step=0)]
+    return desc
+
+
+def _declare(node: Node, name: str, default: object, description: str, **kw: object) -> object:
+    """Declare one read-only parameter; a wrong type or range is an InputError (exit 2)."""
+    try:
+        return node.declare_parameter(name, default, _descriptor(description, **kw)).value
+    except ParameterException as exc:
+        raise InputError(None, name, f"a value like {default!r}", str(exc).split(". Reason:")[0]) from exc
+
+
+def _positive(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise InputError(None, name, "a positive number of seconds", repr(value))
+    return float(value)
+
+
+def declare_common(node: Node) -> CommonParams:
+    """Declare keystore, policy, controls, attestations, period_s and stale_after_s."""
+    keystore = _declare(node, "keystore", str(default_keystore(os.environ)),
+                        "Keystore directory ($ROS_SECURITY_KEYSTORE, else keystores/default)")
+    policy = _declare(node, "policy", str(shipped_file("policies/workcell.yaml")),
+                      "Workcell policy YAML (desired enclaves and grants)")
+    controls = _declare(node, "controls", str(shipped_file("policies/posture_controls.yaml")),
+                        "Posture controls catalog YAML")
+    attestations = _declare(node, "attestations", str(shipped_file("policies/attestations.yaml")),
+                            "Attestations YAML for controls that need a human statement")
+    period_s = _positive("period_s", _declare(node, "period_s", 1.0, "Report / evaluation period [s]",
+                                              seconds=True))
+    stale_after_s = _positive("stale_after_s", _declare(
+        node, "stale_after_s", 3.0 * period_s,
+        "A reporter silent for this long is STALE [s] (default 3 x period_s)", seconds=True))
+    return CommonParams(
+        keystore=Path(str(keystore)),
+        policy=Path(str(policy)),
+        controls=Path(str(controls)),
+        attestations=Path(str(attestations)),
+        period_s=period_s,
+        stale_after_s=stale_after_s,
+    )
+
+
+def declare_reporter(node: Node) -> ReporterParams:
+    """Declare the health_reporter parameters (common + warn_days, error_days, check_graph)."""
+    common = declare_common(node)
+    warn_days = int(_declare(node, "warn_days", 30, "Certificate days left below which to WARN", int_min=0))
+    error_days = int(_declare(node, "error_days", 7, "Certificate days left below which to ERROR", int_min=0))
+    if error_days > warn_days:
+        raise InputError(None, "error_days", f"at most warn_days ({warn_days})", str(error_days))
+    check_graph = bool(_declare(node, "check_graph", True, "Check the live ROS graph against the policy"))
+    proof_max_age_days = int(_declare(node, "proof_max_age_days", 7,
+                                      "Maximum age of the last DDS enforcement proof [days]", int_min=0))
+    return ReporterParams(common, warn_days, error_days, check_graph, proof_max_age_days)
+
+
+def declare_supervisor(node: Node) -> SupervisorParams:
+    """Declare the supervisor parameters (common + error_after_s, confirm_count, response hooks)."""
+    common = declare_common(node)
+    error_after_s = _positive("error_after_s", _declare(
+        node, "error_after_s", 2.0 * common.stale_after_s,
+        "A reporter silent for this long turns from STALE to ERROR [s] (default 2 x stale_after_s)",
+        seconds=True))
+    if error_after_s < common.stale_after_s:
+        raise InputError(None, "error_after_s", f"at least stale_after_s ({common.stale_after_s})",
+                         str(error_after_s))
+    confirm_count = int(_declare(node, "confirm_count", 2,
+                                 "Evaluations a control level must hold before it is an alert", int_min=1))
+    response_topic = str(_declare(
+        node, "response_topic", "",
+        "std_msgs/String topic published (JSON) on a Critical control failure, e.g. a safety-stop "
+        "request; empty disables"))
+    response_service = str(_declare(
+        node, "response_service", "",
+        "std_srvs/Trigger service called once per Critical control failure; empty disables"))
+    return SupervisorParams(common, error_after_s, confirm_count, response_topic, response_service)

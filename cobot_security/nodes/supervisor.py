@@ -1,0 +1,281 @@
+"""supervisor node: health statuses in, posture verdicts, alerts and response hooks out.
+
+``/cobot_security/health`` statuses are validated (:func:`status_to_finding`), hostile ones are
+counted, and the rest feed a :class:`ReporterTracker` keyed by ``<hardware_id>/<reporter>``.  Every
+period_s the posture is evaluated against the controls catalog and attestations and published on
+``/cobot_security/posture``; control transitions that held for ``confirm_count`` evaluations go to
+``/cobot_security/alerts``, and a Critical control failing fires the response hooks once.
+No callback raises: errors are logged, counted and reported.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import socket
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.node import Node
+from rclpy.task import Future
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+
+from cobot_security.clock import utc_now
+from cobot_security.nodes.convert import (
+    level_to_byte,
+    overall_status,
+    report_to_array,
+    status_reporter,
+    status_to_finding,
+    to_stamp,
+    transition_to_status,
+)
+from cobot_security.nodes.health_reporter import run_node
+from cobot_security.nodes.params import SupervisorParams, declare_supervisor
+from cobot_security.posture.alerts import Transition, TransitionFilter, is_critical_failure
+from cobot_security.posture.attestations import load_attestations
+from cobot_security.posture.attestations import Attestation
+from cobot_security.posture.catalog import ControlsCatalog, load_controls
+from cobot_security.posture.evaluate import PostureReport, evaluate_posture
+from cobot_security.posture.freshness import ReporterTracker
+from cobot_security.posture.report import render_report
+from cobot_security.status import Finding, Level
+
+HEALTH_TOPIC = "/cobot_security/health"
+POSTURE_TOPIC = "/cobot_security/posture"
+ALERTS_TOPIC = "/cobot_security/alerts"
+DIAGNOSTICS_TOPIC = "/diagnostics"
+REPORT_SERVICE = "/supervisor/get_report"
+#: Name of the supervisor's own input-validation status (on /diagnostics).
+MALFORMED_STATUS = "cobot_security/malformed_messages/supervisor"
+#: QoS of the response topic: reliable and latched, so that a safety system that (re)joins after the
+#: failure still receives the stop request (each payload carries its time; depth 10).
+RESPONSE_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
+                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
+#: QoS of /cobot_security/alerts: transitions are events that happen once, so they are latched
+#: (last 100) for subscribers that join late; volatile subscribers still match.
+ALERTS_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE,
+                        durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+class SupervisorNode(Node):
+    """Health in → ReporterTracker → evaluate_posture → posture, alerts, hooks, get_report."""
+
+    def __init__(self, node_name: str = "supervisor", **kwargs: object) -> None:
+        super().__init__(node_name, **kwargs)
+        self.params: SupervisorParams = declare_supervisor(self)
+        self.host = socket.gethostname()
+        common = self.params.common
+        self.tracker = ReporterTracker(stale_after_s=common.stale_after_s, error_after_s=self.params.error_after_s)
+        self.transitions = TransitionFilter(confirm_count=self.params.confirm_count)
+        self.malformed_messages = 0
+        self.statuses_received = 0
+        self.callback_errors = 0
+        self.hooks_fired = 0
+        self.load_errors: list[str] = []
+        self.catalog: ControlsCatalog | None = None
+        self.attestations: tuple[Attestation, ...] = ()
+        self.report: PostureReport | None = None
+        self._reporters: set[str] = set()
+        self._pending_calls = 0  # Trigger calls owed to a response service not yet available
+        self._load_inputs(common.controls, common.attestations)
+
+        self._posture_pub = self.create_publisher(DiagnosticArray, POSTURE_TOPIC, 10)
+        self._alerts_pub = self.create_publisher(DiagnosticArray, ALERTS_TOPIC, ALERTS_QOS)
+        self._diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
+        self._response_pub = (
+            self.create_publisher(String, self.params.response_topic, RESPONSE_QOS)
+            if self.params.response_topic else None
+        )
+        self._response_client = (
+            self.create_client(Trigger, self.params.response_service) if self.params.response_service else None
+        )
+        self.create_subscription(DiagnosticArray, HEALTH_TOPIC, self._on_health, 100)
+        self.create_service(Trigger, REPORT_SERVICE, self._on_get_report)
+        self._timer = self.create_timer(common.period_s, self._tick)
+        self.get_logger().info(
+            f"supervising {HEALTH_TOPIC} with {common.controls} and {common.attestations} every {common.period_s}s")
+
+    # -- inputs -------------------------------------------------------------------------------
+    def _load_inputs(self, controls: Path, attestations: Path) -> None:
+        try:
+            self.catalog = load_controls(controls)
+        except Exception as exc:  # noqa: BLE001 - published as an ERROR posture, never a crash
+            self.load_errors.append(f"controls: {exc}")
+            self.get_logger().error(f"cannot load the controls catalog: {exc}")
+        try:
+            self.attestations = tuple(load_attestations(attestations))
+        except Exception as exc:  # noqa: BLE001 - no attestations: those controls fail closed
+            self.attestations = ()
+            self.load_errors.append(f"attestations: {exc}")
+            self.get_logger().error(f"cannot load the attestations (controls needing them fail): {exc}")
+
+    def _on_health(self, msg: DiagnosticArray) -> None:
+        try:
+            now = utc_now()
+            by_reporter: dict[str, list[Finding]] = {}
+            self.statuses_received += len(msg.status)
+            for status in msg.status:
+                finding = status_to_finding(status)
+                if finding is None:
+                    self.malformed_messages += 1
+                    continue
+                by_reporter.setdefault(status_reporter(status), []).append(finding)
+            for reporter, findings in by_reporter.items():
+                self.tracker.observe(reporter, findings, now)
+                self._reporters.add(reporter)
+        except Exception as exc:  # noqa: BLE001 - hostile input must never stop the supervisor
+            self.malformed_messages += 1
+            self.callback_errors += 1
+            self.get_logger().warning(f"dropped a health message: {type(exc).__name__}: {exc}",
+                                      throttle_duration_sec=5.0)
+
+    # -- evaluation ---------------------------------------------------------------------------
+    def evaluate(self) -> PostureReport | None:
+        """Evaluate the posture now (None when the catalog could not be loaded)."""
+        if self.catalog is None:
+            return None
+        now = utc_now()
+        return evaluate_posture(self.catalog, self.tracker.current(now), self.attestations, now)
+
+    def _tick(self) -> None:
+        now = utc_now()
+        try:
+            report = self.evaluate()
+        except Exception as exc:  # noqa: BLE001 - an evaluation bug is an ERROR posture
+            self.callback_errors += 1
+            self.get_logger().error(f"posture evaluation failed: {type(exc).__name__}: {exc}",
+                                    throttle_duration_sec=5.0)
+            report = None
+            reason = f"posture evaluation failed: {type(exc).__name__}: {exc}"
+        else:
+            reason = "controls catalog not loaded: " + "; ".join(self.load_errors)
+        if not self.context.ok():
+            return  # shutting down
+        try:
+            self._call_pending()
+            if report is None:
+                msg = DiagnosticArray()
+                msg.header.stamp = to_stamp(now)
+                msg.status = [overall_status(Level.ERROR, 0, self.host, reason)]
+                self._posture_pub.publish(msg)
+            else:
+                self.report = report
+                self._posture_pub.publish(report_to_array(report, self.host, now))
+                self._alert(report, now)
+            self._publish_own_health(now)
+        except Exception as exc:  # noqa: BLE001
+            self.callback_errors += 1
+            self.get_logger().error(f"publishing the posture failed: {type(exc).__name__}: {exc}",
+                                    throttle_duration_sec=5.0)
+
+    def _alert(self, report: PostureReport, now: _dt.datetime) -> None:
+        transitions = self.transitions.update(report.results)
+        if not transitions:
+            return
+        msg = DiagnosticArray()
+        msg.header.stamp = to_stamp(now)
+        msg.status = [transition_to_status(t, self.host) for t in transitions]
+        self._alerts_pub.publish(msg)
+        for transition in transitions:
+            if is_critical_failure(transition, self.catalog):
+                self._respond(transition, now)
+
+    def _respond(self, transition: Transition, now: _dt.datetime) -> None:
+        self.hooks_fired += 1
+        result = transition.result
+        previous = transition.previous
+        payload = json.dumps({
+            "event": "critical_control_failure",
+            "control": transition.control_id,
+            "title": result.title,
+            "previous": Level(int(previous)).name if previous is not None else None,
+            "current": Level(int(transition.current)).name,
+            "reason": result.reason,
+            "host": self.host,
+            "time": now.isoformat(),
+        }, sort_keys=True)
+        self.get_logger().error(f"critical control failure: {payload}")
+        if self._response_pub is not None:
+            self._response_pub.publish(String(data=payload))
+        if self._response_client is not None:
+            self._pending_calls += 1
+            self._call_pending()
+
+    def _call_pending(self) -> None:
+        """Send owed Trigger calls once the service is there (checked every tick; never blocks)."""
+        if not self._pending_calls or self._response_client is None:
+            return
+        if not self._response_client.service_is_ready():
+            self.get_logger().warning(
+                f"response service {self.params.response_service} not available yet; "
+                f"{self._pending_calls} call(s) pending", throttle_duration_sec=5.0)
+            return
+        while self._pending_calls:
+            self._pending_calls -= 1
+            future = self._response_client.call_async(Trigger.Request())
+            future.add_done_callback(self._on_response_done)
+
+    def _on_response_done(self, future: Future) -> None:
+        try:
+            response = future.result()
+            self.get_logger().info(f"response service answered success={response.success}: {response.message}")
+        except Exception as exc:  # noqa: BLE001
+            self.get_logger().error(f"response service call failed: {exc}")
+
+    def _publish_own_health(self, now: _dt.datetime) -> None:
+        if not self.malformed_messages and not self.load_errors:
+            return
+        level = Level.ERROR if self.load_errors else Level.WARN
+        message = f"{self.malformed_messages} malformed health statuses dropped"
+        if self.load_errors:
+            message += "; " + "; ".join(self.load_errors)
+        msg = DiagnosticArray()
+        msg.header.stamp = to_stamp(now)
+        msg.status = [DiagnosticStatus(
+            level=level_to_byte(level), name=MALFORMED_STATUS, message=message, hardware_id=self.host,
+            values=[KeyValue(key="malformed_messages", value=str(self.malformed_messages)),
+                    KeyValue(key="reporter", value=self.get_fully_qualified_name())])]
+        self._diag_pub.publish(msg)
+
+    # -- service ------------------------------------------------------------------------------
+    def report_dict(self) -> dict:
+        """The full report: render_report JSON plus malformed count, reporters and load errors."""
+        report = self.report if self.report is not None else self.evaluate()
+        body: dict = {}
+        if report is not None:
+            rendered = json.loads(render_report(report, "json"))
+            body = rendered if isinstance(rendered, dict) else {"report": rendered}
+        body["malformed_messages"] = self.malformed_messages
+        body["statuses_received"] = self.statuses_received
+        body["reporters"] = sorted(self._reporters)
+        body["load_errors"] = list(self.load_errors)
+        body["callback_errors"] = self.callback_errors
+        body["response_hooks_fired"] = self.hooks_fired
+        body["response_calls_pending"] = self._pending_calls
+        return body
+
+    def _on_get_report(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        try:
+            body = self.report_dict()
+            response.success = self.report is not None and not self.load_errors
+            response.message = json.dumps(body, sort_keys=True)
+        except Exception as exc:  # noqa: BLE001
+            self.callback_errors += 1
+            response.success = False
+            response.message = json.dumps({"error": f"{type(exc).__name__}: {exc}",
+                                           "malformed_messages": self.malformed_messages})
+        return response
+
+
+def main(args: Sequence[str] | None = None) -> int:
+    """Console entry point ``supervisor``."""
+    return run_node(SupervisorNode, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -6,6 +6,8 @@ any control of at least that priority fails (ERROR or STALE), else 0.
 
 from __future__ import annotations
 
+import datetime as _dt
+import html
 import json
 import xml.etree.ElementTree as ET
 
@@ -15,10 +17,10 @@ from cobot_security.posture.catalog import Priority
 from cobot_security.posture.evaluate import ControlResult, PostureReport, is_failing
 from cobot_security.status import Level
 
-__all__ = ["FORMATS", "exit_code_for", "render_report"]
+__all__ = ["FORMATS", "exit_code_for", "render_html", "render_report", "report_from_dict"]
 
 #: Output formats accepted by :func:`render_report`.
-FORMATS = ("table", "json", "markdown", "junit", "sarif")
+FORMATS = ("table", "json", "markdown", "junit", "sarif", "html")
 
 _SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
@@ -43,6 +45,27 @@ def _as_dict(report: PostureReport) -> dict[str, object]:
             for r in report.results
         ],
     }
+
+
+def report_from_dict(data: dict[str, object]) -> PostureReport:
+    """Rebuild a PostureReport from its JSON form (e.g. the supervisor's get_report answer).
+
+    :raises InputError: when a field is missing or has the wrong type.
+    """
+    try:
+        results = tuple(
+            ControlResult(
+                control_id=str(c["control"]), title=str(c["title"]), priority=Priority(c["priority"]),
+                level=Level[str(c["level"])], reason=str(c["reason"]),
+                evidence=tuple(str(e) for e in c["evidence"]), references=tuple(str(r) for r in c["references"]),
+            )
+            for c in data["controls"]  # type: ignore[union-attr]
+        )
+        return PostureReport(results=results, score=int(data["score"]),  # type: ignore[arg-type]
+                             level=Level[str(data["level"])],
+                             evaluated_at=_dt.datetime.fromisoformat(str(data["evaluated_at"])))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(None, "posture report", "the JSON form of a posture report", repr(exc)) from None
 
 
 def _table(report: PostureReport) -> str:
@@ -140,6 +163,52 @@ def _sarif(report: PostureReport) -> str:
     return json.dumps(document, indent=2) + "\n"
 
 
+_HTML_COLOURS = {"OK": "#1a7f37", "WARN": "#9a6700", "ERROR": "#cf222e", "STALE": "#6e7781"}
+
+_HTML_STYLE = (
+    "body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem;color:#1f2328}"
+    "table{border-collapse:collapse;width:100%}th,td{border:1px solid #d0d7de;padding:.4rem .6rem;"
+    "text-align:left;vertical-align:top}th{background:#f6f8fa}.lvl{font-weight:700;color:#fff;"
+    "border-radius:4px;padding:.1rem .4rem}.score{font-size:2rem;font-weight:700}small{color:#57606a}"
+    "ul{margin:0;padding-left:1.1rem}"
+)
+
+
+def _html(report: PostureReport, title: str = "Cell security posture", timeline: tuple[str, ...] = ()) -> str:
+    """One self-contained page (inline CSS, no scripts, no external resources)."""
+    esc = html.escape
+    rows = []
+    for r in report.results:
+        colour = _HTML_COLOURS.get(r.level.name, "#6e7781")
+        refs = "".join(f"<li>{esc(ref)}</li>" for ref in r.references)
+        rows.append(
+            f"<tr><td><b>{esc(r.title)}</b><br><small>{esc(r.control_id)}</small></td>"
+            f"<td>{esc(r.priority.value)}</td>"
+            f'<td><span class="lvl" style="background:{colour}">{esc(r.level.name)}</span></td>'
+            f"<td>{esc(r.reason)}</td><td><ul>{refs}</ul></td></tr>"
+        )
+    overall = _HTML_COLOURS.get(report.level.name, "#6e7781")
+    events = "".join(f"<li>{esc(line)}</li>" for line in timeline)
+    timeline_html = f"<h2>Scenario</h2><ol>{events}</ol>" if timeline else ""
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>{esc(title)}</title><style>{_HTML_STYLE}</style></head><body>"
+        f"<h1>{esc(title)}</h1>"
+        f'<p><span class="score">{report.score}/100</span> &nbsp; overall '
+        f'<span class="lvl" style="background:{overall}">{esc(report.level.name)}</span>'
+        f"<br><small>evaluated {esc(report.evaluated_at.isoformat())} by cobot_security {esc(__version__)}; "
+        "a control passes only on evidence: missing evidence fails it</small></p>"
+        "<table><thead><tr><th>Control</th><th>Priority</th><th>Level</th><th>Reason</th>"
+        f"<th>IEC 62443 references</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        f"{timeline_html}</body></html>\n"
+    )
+
+
+def render_html(report: PostureReport, title: str, timeline: tuple[str, ...] = ()) -> str:
+    """The HTML page with a custom title and an optional list of scenario events."""
+    return _html(report, title, timeline)
+
+
 def render_report(report: PostureReport, fmt: str) -> str:
     """``report`` as text in ``fmt`` (one of :data:`FORMATS`).
 
@@ -155,6 +224,8 @@ def render_report(report: PostureReport, fmt: str) -> str:
         return _junit(report)
     if fmt == "sarif":
         return _sarif(report)
+    if fmt == "html":
+        return _html(report)
     raise InputError(None, "format", "one of " + ", ".join(FORMATS), repr(fmt))
 
 

@@ -28,6 +28,8 @@ setup(
             "cobot-security = cobot_security.cli.main:main",
             "health_reporter = cobot_security.nodes.health_reporter:main",
             "supervisor = cobot_security.nodes.supervisor:main",
+            "demo_node = cobot_security.demo_nodes:main",
+            "keystore_manager = cobot_security.nodes.keystore_manager:main",
         ],
     },
 )

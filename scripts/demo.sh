@@ -1,24 +1,13 @@
 #!/usr/bin/env bash
-# Main job on the built-in example workcell: set up, create the keystore from
-# policies/workcell.yaml if it does not exist yet, and prove it against real DDS Security.
+# Main job on the built-in example workcell: set up, then run the secure-workcell demo
+# (`cobot-security demo`): keystore from policies/workcell.yaml if missing, proof with the real DDS
+# Security plugins, the security stack and the example cell as real rclpy processes, a scripted
+# scenario with a live posture table, and a report in reports/demo/ (Markdown, JSON, HTML).
+# Arguments go to `cobot-security demo` (e.g. --duration 90, --keep-running).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bash "$ROOT/scripts/setup.sh"
 VENV=${COBOT_SECURITY_VENV:-$ROOT/.venv}
-CLI=("$VENV/bin/python" -m cobot_security.cli.main)
-KEYSTORE=${KEYSTORE:-$ROOT/keystores/default}
-POLICY=${POLICY:-$ROOT/policies/workcell.yaml}
 cd "$ROOT"
-"${CLI[@]}" policy lint --policy "$POLICY"
-if [ ! -d "$KEYSTORE/enclaves" ]; then
-  "${CLI[@]}" init --keystore "$KEYSTORE" --policy "$POLICY"
-else
-  echo "using the existing keystore $KEYSTORE (delete it or run 'cobot-security init --force' to rebuild)"
-fi
-"${CLI[@]}" enclave list --keystore "$KEYSTORE"
-echo
-echo "Proving enforcement with the real DDS Security plugins (one participant per enclave)..."
-"${CLI[@]}" verify --keystore "$KEYSTORE" --policy "$POLICY" "$@"
-echo
-echo "Posture of the cell against the IEC 62443 controls (offline; gaps are shown, not hidden)..."
-"${CLI[@]}" posture --keystore "$KEYSTORE" --policy "$POLICY"
+"$VENV/bin/cobot-security" policy lint --policy policies/workcell.yaml
+exec "$VENV/bin/cobot-security" demo --keystore keystores/default --policy policies/workcell.yaml "$@"

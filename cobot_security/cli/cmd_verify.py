@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 from cobot_security.cli import options, render
 from cobot_security.clock import utc_now
 from cobot_security.dds.verify import VerifyReport, run_self_test, summarize, verify_keystore
@@ -53,6 +54,28 @@ def _summary_rows(report: VerifyReport) -> list[tuple[str, ...]]:
     ]
 
 
+def format_report(report: VerifyReport, *, details: bool = False, colour: bool = False) -> str:
+    """The verify table (per participant, or every check with ``details``) and its summary lines."""
+    buffer = io.StringIO()
+    if details:
+        render.table(("category", "subject", "topic", "expected", "observed", "result"),
+                     [(c.category, c.subject, c.topic, c.expected, c.observed, "PASS" if c.passed else "FAIL")
+                      for c in report.checks], out=buffer, colour=colour)
+    else:
+        render.table(("participant", "joined", "granted flows received", "ungranted writers refused",
+                      "ungranted readers refused", "result"), _summary_rows(report), out=buffer, colour=colour)
+    failures = report.failures()
+    allowed = sum(1 for c in report.checks if c.category == "granted flow" and c.passed)
+    refused = sum(1 for c in report.checks if c.category.startswith("denied") and c.passed)
+    buffer.write(f"\nverify: {len(report.checks)} checks on domain {report.domain_id} in {report.duration_s:.1f}s: "
+                 f"{allowed} granted flows delivered, {refused} ungranted endpoints refused, "
+                 f"{len(failures)} failure(s)\n")
+    for check in failures[:20]:
+        buffer.write(f"  FAIL {check.category}: {check.subject} {check.topic}: expected {check.expected}, "
+                     f"observed {check.observed}\n")
+    return buffer.getvalue().rstrip("\n")
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the proof and print the table; exit 1 when anything was falsely allowed or denied."""
     if args.self_test:
@@ -71,20 +94,6 @@ def run(args: argparse.Namespace) -> int:
                              failures=len(report.failures()), domain_id=report.domain_id, now=utc_now())
     if args.json:
         print(render.to_json(report))
-    elif args.details:
-        render.table(("category", "subject", "topic", "expected", "observed", "result"),
-                     [(c.category, c.subject, c.topic, c.expected, c.observed, "PASS" if c.passed else "FAIL")
-                      for c in report.checks], colour=options.stdout_is_tty())
     else:
-        render.table(("participant", "joined", "granted flows received", "ungranted writers refused",
-                      "ungranted readers refused", "result"), _summary_rows(report),
-                     colour=options.stdout_is_tty())
-    failures = report.failures()
-    allowed = sum(1 for c in report.checks if c.category == "granted flow" and c.passed)
-    refused = sum(1 for c in report.checks if c.category.startswith("denied") and c.passed)
-    print(f"\nverify: {len(report.checks)} checks on domain {report.domain_id} in {report.duration_s:.1f}s: "
-          f"{allowed} granted flows delivered, {refused} ungranted endpoints refused, {len(failures)} failure(s)")
-    for check in failures[:20]:
-        print(f"  FAIL {check.category}: {check.subject} {check.topic}: expected {check.expected}, "
-              f"observed {check.observed}")
+        print(format_report(report, details=args.details, colour=options.stdout_is_tty()))
     return 0 if report.passed else 1

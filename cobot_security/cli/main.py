@@ -11,10 +11,32 @@ import os
 import sys
 
 from cobot_security import __version__
-from cobot_security.cli import cmd_enclave, cmd_init, cmd_policy, cmd_posture, cmd_verify
+from cobot_security.cli import (
+    cmd_audit,
+    cmd_demo,
+    cmd_enclave,
+    cmd_init,
+    cmd_policy,
+    cmd_posture,
+    cmd_reconcile,
+    cmd_revoke,
+    cmd_rotate,
+    cmd_verify,
+)
 from cobot_security.errors import CobotSecurityError
 
-_COMMANDS = (cmd_init, cmd_enclave, cmd_policy, cmd_verify, cmd_posture)
+_COMMANDS = (
+    cmd_demo,
+    cmd_init,
+    cmd_enclave,
+    cmd_policy,
+    cmd_verify,
+    cmd_posture,
+    cmd_reconcile,
+    cmd_rotate,
+    cmd_revoke,
+    cmd_audit,
+)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -18,8 +18,9 @@ FILE_PROPERTIES: tuple[tuple[str, str], ...] = (
     ("dds.sec.access.permissions", "permissions.p7s"),
 )
 
-#: The optional certificate revocation list rmw passes when the enclave holds one.
-CRL_PROPERTY = ("dds.sec.auth.crl", "crl.pem")
+#: The optional certificate revocation list rmw passes when the enclave holds one.  Cyclone's
+#: authentication plugin reads it under its vendor name (rmw_cyclonedds_cpp sets the same one).
+CRL_PROPERTY = ("org.eclipse.cyclonedds.sec.auth.crl", "crl.pem")
 
 #: The OMG builtin plugins, by the library names rmw_cyclonedds_cpp uses.
 PLUGIN_PROPERTIES: tuple[tuple[str, str], ...] = (

@@ -26,6 +26,7 @@ from cobot_security.health import checks
 from cobot_security.keystore import pki, smime
 from cobot_security.keystore.evidence import read_verify_result
 from cobot_security.keystore.integrity import check_integrity
+from cobot_security.keystore.revocation import load_crl
 from cobot_security.keystore.layout import (
     CERT,
     KEY,
@@ -97,6 +98,14 @@ def _chain_problem(enclave: str, cert: x509.Certificate, ca: x509.Certificate) -
     return None
 
 
+def _load_crl_quietly(layout: KeystoreLayout) -> x509.CertificateRevocationList | None:
+    """The keystore's CRL, or None when absent or unreadable (probe_crl reports those cases)."""
+    try:
+        return load_crl(layout.crl)
+    except (OSError, KeystoreError, ValueError):
+        return None
+
+
 def probe_certificates(
     layout: KeystoreLayout,
     policy: WorkcellPolicy,
@@ -116,6 +125,7 @@ def probe_certificates(
         ca = _load_cert(layout.identity_ca_cert)
     except (OSError, KeystoreError):
         ca = None
+    crl = _load_crl_quietly(layout)
     for enclave in policy.enclaves:
         path = layout.enclave_file(enclave.path, CERT)
         values = (("enclave", enclave.path),)
@@ -129,6 +139,11 @@ def probe_certificates(
         findings.append(_expiry_finding(enclave.path, cert, now, warn_days, error_days))
         problem = "identity CA certificate missing or unreadable" if ca is None else \
             _chain_problem(enclave.path, cert, ca)
+        revoked = crl.get_revoked_certificate_by_serial_number(cert.serial_number) if crl is not None else None
+        if revoked is not None and not problem:
+            # The policy still names an enclave whose identity is on the CRL: peers refuse it.
+            problem = (f"certificate serial {cert.serial_number:x} is revoked (on the CRL since "
+                       f"{revoked.revocation_date_utc.isoformat()}): re-issue or remove the enclave")
         findings.append(Finding(
             checks.CERT_CHAIN, enclave.path, Level.ERROR if problem else Level.OK,
             problem or "issued by the identity CA for this enclave", values,
@@ -405,9 +420,13 @@ def _first(label: str, names: tuple[str, ...]) -> str:
     return f"{label}: {shown}{more}"
 
 
-def probe_integrity(layout: KeystoreLayout) -> list[Finding]:
-    """KEYSTORE_INTEGRITY: the signed manifest verifies and matches every public artifact."""
-    result = check_integrity(layout)
+def probe_integrity(layout: KeystoreLayout, now: _dt.datetime | None = None) -> list[Finding]:
+    """KEYSTORE_INTEGRITY: the signed manifest verifies and matches every public artifact.
+
+    With ``now`` the permissions CA must be valid at that time (what the reporter asks); without
+    it, at the time the manifest says it was created.
+    """
+    result = check_integrity(layout, at=now)
     parts: list[str] = []
     if result.problem:
         parts.append(result.problem)

@@ -7,7 +7,10 @@
     <root>/enclaves/governance.{xml,p7s}
     <root>/enclaves/<enclave path>/{cert,key}.pem, permissions.{xml,p7s} + symlinks to the CA
         certificates and governance.p7s
-    <root>/.cobot_security/{manifest.json,lock}        (ours; rmw never looks there)
+    <root>/public/crl.pem                  (identity CA's CRL; each enclave links crl.pem to it)
+    <root>/private/audit.key               (HMAC key of the audit log, 0600)
+    <root>/.cobot_security/{manifest.json,lock,audit.log,audit.head,revoked.json}
+                                           (ours; rmw never looks there)
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ SINGLE_CA_CERT = "ca.cert.pem"
 SINGLE_CA_KEY = "ca.key.pem"
 GOVERNANCE_XML = "governance.xml"
 GOVERNANCE_P7S = "governance.p7s"
+CRL = "crl.pem"
+AUDIT_KEY = "audit.key"
 
 CERT = "cert.pem"
 KEY = "key.pem"
@@ -43,6 +48,8 @@ ENCLAVE_FILES: tuple[str, ...] = (
     PERMISSIONS_XML,
     PERMISSIONS_P7S,
 )
+#: Optional enclave files rmw loads when present (rmw_dds_common get_security_files: ``crl.pem``).
+OPTIONAL_ENCLAVE_FILES: tuple[str, ...] = (CRL,)
 #: The enclave files that are relative symlinks into the shared part of the keystore.
 ENCLAVE_LINKS: tuple[str, ...] = (IDENTITY_CA_CERT, PERMISSIONS_CA_CERT, GOVERNANCE_P7S)
 
@@ -66,6 +73,11 @@ def enclave_link_targets(path: str) -> dict[str, str]:
         PERMISSIONS_CA_CERT: "../" * (depth + 1) + f"public/{PERMISSIONS_CA_CERT}",
         GOVERNANCE_P7S: "../" * depth + GOVERNANCE_P7S,
     }
+
+
+def enclave_crl_target(path: str) -> str:
+    """Relative symlink target of an enclave's optional ``crl.pem``: ``/a/b`` → ``../../../public/crl.pem``."""
+    return "../" * (enclave_depth(path) + 1) + f"public/{CRL}"
 
 
 @dataclass(frozen=True)
@@ -140,6 +152,31 @@ class KeystoreLayout:
         return self.meta_dir / "manifest.json"
 
     @property
+    def crl(self) -> Path:
+        """The identity CA's certificate revocation list, linked as ``crl.pem`` into every enclave."""
+        return self.public_dir / CRL
+
+    @property
+    def audit_log(self) -> Path:
+        """The tamper-evident JSON-lines audit log of every mutating operation."""
+        return self.meta_dir / "audit.log"
+
+    @property
+    def audit_head(self) -> Path:
+        """MAC'd pointer to the last audit record, so that a deleted tail is detectable."""
+        return self.meta_dir / "audit.head"
+
+    @property
+    def audit_key(self) -> Path:
+        """The audit log's HMAC key (32 random bytes, 0600), beside the CA keys."""
+        return self.private_dir / AUDIT_KEY
+
+    @property
+    def revoked(self) -> Path:
+        """Our record of revoked enclave certificates (serial, enclave, reason, time)."""
+        return self.meta_dir / "revoked.json"
+
+    @property
     def lock(self) -> Path:
         """The flock file serialising mutating operations."""
         return self.meta_dir / "lock"
@@ -160,11 +197,12 @@ class KeystoreLayout:
         return candidate
 
     def enclave_file(self, path: str, name: str) -> Path:
-        """One of :data:`ENCLAVE_FILES` of enclave ``path``.
+        """One of :data:`ENCLAVE_FILES` (or the optional ``crl.pem``) of enclave ``path``.
 
         :raises InvalidNameError: see :meth:`enclave_dir`.
         :raises KeystoreError: see :meth:`enclave_dir`, or ``name`` is not an enclave file.
         """
-        if name not in ENCLAVE_FILES:
-            raise KeystoreError(self.enclaves_dir, f"expected one of {', '.join(ENCLAVE_FILES)}, got {name!r}")
+        allowed = ENCLAVE_FILES + OPTIONAL_ENCLAVE_FILES
+        if name not in allowed:
+            raise KeystoreError(self.enclaves_dir, f"expected one of {', '.join(allowed)}, got {name!r}")
         return self.enclave_dir(path) / name

@@ -21,9 +21,11 @@ from cryptography import x509
 
 from cobot_security.errors import InputError, KeystoreError
 from cobot_security.keystore import atomic, pki, smime
+from cobot_security.keystore.audit import append_audit
 from cobot_security.keystore.integrity import write_integrity_manifest
 from cobot_security.keystore.layout import (
     CERT,
+    CRL,
     ENCLAVE_FILES,
     IDENTITY_CA_CERT,
     IDENTITY_CA_KEY,
@@ -35,8 +37,10 @@ from cobot_security.keystore.layout import (
     SINGLE_CA_CERT,
     SINGLE_CA_KEY,
     KeystoreLayout,
+    enclave_crl_target,
     enclave_link_targets,
 )
+from cobot_security.keystore.revocation import CRL_BACKDATE, build_crl
 from cobot_security.policy.governance import compile_governance
 from cobot_security.policy.model import Enclave, WorkcellPolicy
 from cobot_security.policy.permissions import compile_permissions, subject_name
@@ -113,8 +117,12 @@ def _write_enclave_files(
     now: _dt.datetime,
     identity: _CaPair,
     permissions: _CaPair,
+    link_crl: bool = False,
 ) -> x509.Certificate:
-    """Write one enclave's files into ``directory`` (already created, at its final depth)."""
+    """Write one enclave's files into ``directory`` (already created, at its final depth).
+
+    With ``link_crl`` the enclave also gets ``crl.pem -> ../…/public/crl.pem`` (rmw's optional CRL).
+    """
     not_before = now - BACKDATE
     not_after = min(now + policy.lifetimes.enclave_duration, identity.cert.not_valid_after_utc)
     if not_after <= not_before:
@@ -131,6 +139,8 @@ def _write_enclave_files(
     _write_public(directory / PERMISSIONS_P7S, smime.sign_smime(permissions_xml, permissions.cert, permissions.key))
     for name, target in enclave_link_targets(enclave.path).items():
         os.symlink(target, directory / name)
+    if link_crl:
+        os.symlink(enclave_crl_target(enclave.path), directory / CRL)
     return cert
 
 
@@ -151,6 +161,11 @@ def _manifest_entry(enclave: Enclave, cert: x509.Certificate) -> dict[str, str]:
         "not_after": _iso(cert.not_valid_after_utc),
         "policy_sha256": enclave_policy_digest(enclave),
     }
+
+
+def _issue_details(cert: x509.Certificate) -> dict[str, str]:
+    return {"serial": format(cert.serial_number, "x"), "not_after": _iso(cert.not_valid_after_utc),
+            "fingerprint_sha256": pki.fingerprint_sha256(cert)}
 
 
 def _write_manifest(layout: KeystoreLayout, manifest: dict[str, object]) -> None:
@@ -207,13 +222,19 @@ def _build_keystore(
     governance = compile_governance(policy)
     _write_public(layout.governance_xml, governance)
     _write_public(layout.governance_p7s, smime.sign_smime(governance, permissions.cert, permissions.key))
+    # An empty CRL from the start, so that every enclave loads one and a later revocation reaches
+    # every participant without re-deploying enclaves.
+    _write_public(layout.crl, build_crl(identity.cert, identity.key, (), now - CRL_BACKDATE,
+                                        now + policy.lifetimes.crl_next_update, number=1))
     entries: dict[str, dict[str, str]] = {}
+    issued: list[tuple[str, x509.Certificate]] = []
     if create_enclaves:
         for enclave in policy.enclaves:
             directory = _make_enclave_parents(layout, enclave.path)
             atomic.make_dir(directory, _DIR_MODE)
-            cert = _write_enclave_files(directory, enclave, policy, now, identity, permissions)
+            cert = _write_enclave_files(directory, enclave, policy, now, identity, permissions, True)
             entries[enclave.path] = _manifest_entry(enclave, cert)
+            issued.append((enclave.path, cert))
     _write_manifest(layout, {
         "version": MANIFEST_VERSION,
         "created": _iso(now),
@@ -221,6 +242,12 @@ def _build_keystore(
         "single_ca": single_ca,
         "enclaves": entries,
     })
+    # The staged tree is private to this process, so the audit log needs no lock here.
+    append_audit(layout, "init", "/", {"policy": policy.name, "single_ca": str(single_ca).lower(),
+                                       "identity_ca_serial": format(identity.cert.serial_number, "x"),
+                                       "enclaves": str(len(issued))}, now)
+    for path, cert in issued:
+        append_audit(layout, "issue", path, _issue_details(cert), now)
     write_integrity_manifest(layout, permissions.cert, permissions.key, now)  # last: covers everything
 
 
@@ -343,6 +370,23 @@ class Keystore:
             raise KeystoreError(key_path, f"expected the private key of {cert_path.name}, got another key")
         return _CaPair(cert, key)
 
+    @property
+    def lock_timeout_s(self) -> float:
+        """How long keystore changes wait for another process's lock before failing."""
+        return self._lock_timeout_s
+
+    def ca_pairs(self, reload: bool = False) -> tuple[_CaPair, _CaPair]:
+        """The (identity, permissions) CA certificate and key pairs, decrypted once.
+
+        ``reload`` re-reads them from disk (after a CA renewal).
+
+        :raises PassphraseError: the keys cannot be decrypted.
+        :raises KeystoreError: a key is missing or does not match its certificate.
+        """
+        if reload:
+            self._identity = self._permissions = None
+        return self._ca_pairs()
+
     def _ca_pairs(self) -> tuple[_CaPair, _CaPair]:
         """Load (once) the CA certificates and keys; wrong passphrase fails here, before writes."""
         if self._identity is None or self._permissions is None:
@@ -369,13 +413,18 @@ class Keystore:
                                                "pass --force to replace it")
             try:
                 _make_enclave_parents(self.layout, enclave.path)
+                link_crl = self.layout.crl.exists()
                 with atomic.staged_dir(directory.parent, directory.name, _DIR_MODE) as staged:
-                    cert = _write_enclave_files(staged, enclave, policy, now, identity, permissions)
+                    cert = _write_enclave_files(staged, enclave, policy, now, identity, permissions, link_crl)
                     old = atomic.swap_into_place(staged, directory)
                 if old is not None:
                     self._adopt_nested_enclaves(old, directory)
                     shutil.rmtree(old)
                 self._update_manifest(enclave, cert)
+                details = _issue_details(cert)
+                if exists:
+                    details["replaced"] = "true"
+                append_audit(self.layout, "issue", enclave.path, details, now)
                 write_integrity_manifest(self.layout, permissions.cert, permissions.key, now)
             except OSError as exc:
                 raise _wrap_os_error(directory, f"write enclave {enclave.path}", exc) from exc

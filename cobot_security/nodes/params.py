@@ -52,6 +52,15 @@ class SupervisorParams:
     response_service: str
 
 
+@dataclass(frozen=True)
+class KeystoreManagerParams:
+    """keystore_manager parameters."""
+
+    common: CommonParams
+    auto_rotate: bool
+    check_period_s: float
+
+
 def _descriptor(description: str, *, seconds: bool = False, int_min: int | None = None) -> ParameterDescriptor:
     # Durations accept integers too (``-p period_s:=1``); they are checked by _positive instead.
     desc = ParameterDescriptor(description=description, read_only=True, dynamic_typing=seconds)
@@ -132,3 +141,14 @@ def declare_supervisor(node: Node) -> SupervisorParams:
         node, "response_service", "",
         "std_srvs/Trigger service called once per Critical control failure; empty disables"))
     return SupervisorParams(common, error_after_s, confirm_count, response_topic, response_service)
+
+
+def declare_keystore_manager(node: Node) -> KeystoreManagerParams:
+    """Declare the keystore_manager parameters (common + auto_rotate, check_period_s)."""
+    common = declare_common(node)
+    auto_rotate = bool(_declare(
+        node, "auto_rotate", False,
+        "Rotate certificates inside their renew window without waiting for ~/rotate_due"))
+    check_period_s = _positive("check_period_s", _declare(
+        node, "check_period_s", 60.0, "Period of comparing the keystore with the policy [s]", seconds=True))
+    return KeystoreManagerParams(common, auto_rotate, check_period_s)

@@ -40,9 +40,11 @@ def test_init_creates_every_enclave_with_private_modes(cli, keystore_dir):
         assert cert.subject.rfc4514_string() == f"CN={enclave.path}"
     assert _mode(keystore_dir / "private") == 0o700
     keys = sorted(p.name for p in (keystore_dir / "private").iterdir())
-    assert keys == ["identity_ca.key.pem", "permissions_ca.key.pem"]
+    # The two CA keys, and the audit log's MAC key (secret, so private as well).
+    assert keys == ["audit.key", "identity_ca.key.pem", "permissions_ca.key.pem"]
     for key in (keystore_dir / "private").iterdir():
         assert _mode(key) == 0o600, key.name
+    for key in (keystore_dir / "private").glob("*.key.pem"):
         assert key.read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----"), key.name  # no passphrase given
     # nothing staged is left beside the keystore
     assert sorted(p.name for p in keystore_dir.parent.iterdir()) == ["ks"]

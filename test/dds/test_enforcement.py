@@ -18,7 +18,8 @@ import pytest
 from cobot_security.dds.runner import AgentResult, AgentSpec, run_agents
 from cobot_security.dds.verify import self_test_policy, verify_keystore
 from cobot_security.keystore.layout import KeystoreLayout
-from cobot_security.keystore.store import init_keystore
+from cobot_security.keystore.revocation import refresh_crl
+from cobot_security.keystore.store import Keystore, init_keystore
 from cobot_security.policy.model import Enclave, GovernanceOptions, NodeGrants, Protection, WorkcellPolicy
 
 pytestmark = pytest.mark.dds
@@ -129,6 +130,8 @@ def test_expired_certificate_is_refused(tmp_path: Path, dds_domain: int, issued_
     policy = self_test_policy(dds_domain)
     root = tmp_path / "keystore"
     init_keystore(root, policy, _now() - dt.timedelta(days=issued_days_ago))
+    # A CRL past its next update stops every participant: refresh it as keystore_manager would.
+    refresh_crl(Keystore.open(root), _now(), policy, force=True)
     results = run_agents([AgentSpec(TALKER, dds_domain, _enclave(root, TALKER), writers=(CHATTER,))],
                          lambda r: True, timeout_s=20, grace_s=0)
     assert results[TALKER].participant_created is accepted

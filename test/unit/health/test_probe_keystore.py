@@ -150,10 +150,13 @@ def write_crl(layout: KeystoreLayout, last: dt.datetime, next_: dt.datetime, *,
     crl = (x509.CertificateRevocationListBuilder().issuer_name(ca.subject)
            .last_update(last).next_update(next_).sign(key, hashes.SHA256()))
     target = layout.public_dir if where == "public" else layout.enclave_dir(where)
+    if (target / "crl.pem").is_symlink():
+        (target / "crl.pem").unlink()  # init links every enclave's crl.pem to public/: replace, not write through
     (target / "crl.pem").write_bytes(crl.public_bytes(serialization.Encoding.PEM))
 
 
 def test_no_crl_warns(layout: KeystoreLayout, issued: dt.datetime) -> None:
+    layout.crl.unlink()  # init writes an empty CRL; the enclaves' crl.pem links now dangle
     found = probe_crl(layout, issued)
     assert [(f.check, f.subject, f.level, f.message) for f in found] == [
         (checks.CRL, "keystore", Level.WARN, "no CRL: revocation not possible")]

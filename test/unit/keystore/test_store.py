@@ -357,11 +357,13 @@ def test_tree_matches_the_sros2_oracle_shape(
                       for line in lines if "/cell/node_0/" in line}
     ks = init_keystore(tmp_path / "ks", policy_factory("/cell/node_0"), fixed_now, single_ca=True)
     directory = ks.layout.enclave_dir("/cell/node_0")
-    assert sorted(p.name for p in directory.iterdir()) == sorted(oracle_enclave)
+    # Beyond the sros2 oracle, every enclave links rmw's optional crl.pem to public/crl.pem.
+    assert sorted(p.name for p in directory.iterdir()) == sorted([*oracle_enclave, "crl.pem"])
+    assert os.readlink(directory / "crl.pem") == "../../../public/crl.pem"
     for name, line in oracle_enclave.items():
         if line.startswith("l"):
             assert os.readlink(directory / name) == line.split(" -> ")[1]
         else:
             assert (directory / name).is_file() and not (directory / name).is_symlink()
     assert sorted(p.name for p in ks.layout.public_dir.iterdir()) == \
-        ["ca.cert.pem", "identity_ca.cert.pem", "permissions_ca.cert.pem"]
+        ["ca.cert.pem", "crl.pem", "identity_ca.cert.pem", "permissions_ca.cert.pem"]

@@ -1,0 +1,385 @@
+"""The secure-workcell demo (the README's main job): keystore, DDS Security proof, the security
+stack and the example cell as real rclpy processes, a scripted scenario, a live posture table and
+a report in Markdown, JSON and HTML.  This module is an adapter: every decision it shows is made
+by the package's core and nodes."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from cobot_security.clock import utc_now
+from cobot_security.demo.console import PostureView, render_view
+from cobot_security.demo.processes import ProcessGroup
+from cobot_security.demo.scenario import STEPS, Step
+from cobot_security.dds.verify import VerifyReport, verify_keystore
+from cobot_security.keystore.evidence import record_verify_result
+from cobot_security.keystore.layout import KeystoreLayout
+from cobot_security.keystore.revocation import revoke_enclave
+from cobot_security.keystore.store import Keystore, init_keystore
+from cobot_security.launch_support import demo_node_entries, restart_requests, secure_node_spec
+from cobot_security.policy.load import load_policy
+from cobot_security.policy.model import WorkcellPolicy
+from cobot_security.posture.report import render_html, render_report, report_from_dict
+from cobot_security.resources import shipped_file
+from cobot_security.status import Level
+
+NODE_MODULES = {
+    "health_reporter": "cobot_security.nodes.health_reporter",
+    "supervisor": "cobot_security.nodes.supervisor",
+    "keystore_manager": "cobot_security.nodes.keystore_manager",
+    "demo_node": "cobot_security.demo_nodes",
+}
+ROTATED_ENCLAVE = "/cell/gripper"
+REVOKED_ENCLAVE = "/cell/mes_bridge"
+TAMPERED_FILE = ("/cell/arm_driver", "permissions.xml")
+ROGUE = ("rogue_laptop", "/cell")
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """What the demo runs on and for how long."""
+
+    policy_path: Path
+    keystore: Path
+    work_dir: Path
+    duration_s: float = 60.0
+    keep_running: bool = False
+    domain_id: int | None = None
+    colour: bool = False
+    live: bool = False
+
+
+@dataclass
+class DemoOutcome:
+    """What the demo produced."""
+
+    verify: VerifyReport | None = None
+    reports: dict[str, Path] = field(default_factory=dict)
+    timeline: list[str] = field(default_factory=list)
+    restarts: list[str] = field(default_factory=list)
+
+
+def executable(name: str) -> list[str]:
+    """The console script beside this interpreter, else ``python -m`` its module."""
+    script = Path(sys.executable).parent / name
+    if script.is_file() and os.access(script, os.X_OK):
+        return [str(script)]
+    return [sys.executable, "-m", NODE_MODULES[name]]
+
+
+def _ros_list(values: tuple[str, ...]) -> str:
+    return "[" + ",".join(f"'{v}'" for v in values) + "]" if values else "['']"
+
+
+class _Printer:
+    """Progress lines, and the live table redrawn in place on a terminal."""
+
+    def __init__(self, out: TextIO, config: DemoConfig) -> None:
+        self.out = out
+        self.config = config
+        self.lock = threading.Lock()
+
+    def say(self, text: str) -> None:
+        with self.lock:
+            print(text, file=self.out, flush=True)
+
+    def table(self, view: PostureView, step: Step, elapsed: float) -> None:
+        lines = render_view(view, step=step.title, elapsed_s=elapsed, colour=self.config.colour)
+        with self.lock:
+            if self.config.live:
+                self.out.write("\033[H\033[J")
+            self.out.write("\n".join(lines) + "\n")
+            if self.config.live:
+                self.out.write(f"\nwatch: {step.watch}\n")
+            self.out.flush()
+
+
+class _Monitor:
+    """The demo's own rclpy node: posture and alerts in, restart requests out, service calls."""
+
+    def __init__(self, on_restart: Callable[[str, str], None]) -> None:
+        import rclpy
+        from diagnostic_msgs.msg import DiagnosticArray
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+        from std_srvs.srv import Trigger
+
+        self._rclpy = rclpy
+        self._trigger = Trigger
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        # A hidden name (leading underscore), like ros2cli's daemon: not a cell node, not reported.
+        self.node = rclpy.create_node("_demo_console", context=self.context)
+        self.view = PostureView()
+        self.lock = threading.Lock()
+        self._on_restart = on_restart
+        self._seen_restarts: set[tuple[str, str]] = set()
+        latched = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE,
+                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self.node.create_subscription(DiagnosticArray, "/cobot_security/posture", self._on_posture, 10)
+        self.node.create_subscription(DiagnosticArray, "/cobot_security/alerts", self._on_alerts, latched)
+        self.node.create_subscription(DiagnosticArray, "/cobot_security/health", self._on_health, 50)
+        self.rotate_due = self.node.create_client(Trigger, "/keystore_manager/rotate_due")
+        self.get_report = self.node.create_client(Trigger, "/supervisor/get_report")
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self.thread.start()
+
+    def _on_posture(self, msg: object) -> None:
+        with self.lock:
+            for status in msg.status:  # type: ignore[attr-defined]
+                level = Level(status.level[0]) if status.level and status.level[0] <= 3 else Level.ERROR
+                if status.name == "cobot_security/posture":
+                    values = {kv.key: kv.value for kv in status.values}
+                    self.view.score = int(values.get("score", "0") or 0)
+                    self.view.overall = level
+                elif status.name.startswith("cobot_security/posture/"):
+                    self.view.update_control(status.name.rsplit("/", 1)[1], level, status.message)
+
+    def _on_alerts(self, msg: object) -> None:
+        with self.lock:
+            for status in msg.status:  # type: ignore[attr-defined]
+                level = Level(status.level[0]) if status.level and status.level[0] <= 3 else Level.ERROR
+                control = status.name.rsplit("/", 1)[1]
+                self.view.add_alert(f"{utc_now().strftime('%H:%M:%S')} {control} -> {level.name}")
+
+    def _on_health(self, msg: object) -> None:
+        entries = [(s.name, {kv.key: kv.value for kv in s.values}, s.message)
+                   for s in msg.status]  # type: ignore[attr-defined]
+        for request in restart_requests(entries):
+            key = (request.enclave, request.token)
+            if key not in self._seen_restarts:
+                self._seen_restarts.add(key)
+                self._on_restart(request.enclave, request.token)
+
+    def call(self, client: object, timeout_s: float = 20.0) -> str | None:
+        """Call a std_srvs/Trigger service; its message, or None when it did not answer."""
+        if not client.wait_for_service(timeout_sec=timeout_s):  # type: ignore[attr-defined]
+            return None
+        future = client.call_async(self._trigger.Request())  # type: ignore[attr-defined]
+        done = threading.Event()
+        future.add_done_callback(lambda _f: done.set())
+        if not done.wait(timeout_s):
+            return None
+        result = future.result()
+        return result.message if result is not None else None
+
+    def snapshot(self) -> PostureView:
+        with self.lock:
+            view = PostureView(dict(self.view.rows), self.view.score, self.view.overall, list(self.view.alerts))
+        return view
+
+    def close(self) -> None:
+        self.executor.shutdown(timeout_sec=2.0)
+        self.node.destroy_node()
+        self._rclpy.try_shutdown(context=self.context)
+
+
+def _print_verify(report: VerifyReport, printer: _Printer) -> None:
+    from cobot_security.cli.cmd_verify import format_report
+
+    printer.say(format_report(report, colour=printer.config.colour))
+
+
+def prepare_keystore(config: DemoConfig, policy: WorkcellPolicy, printer: _Printer) -> VerifyReport:
+    """Create the keystore if needed and prove it with the real DDS Security plugins."""
+    if not (config.keystore / "enclaves").is_dir():
+        printer.say(f"[1/4] creating keystore {config.keystore} from {config.policy_path} ...")
+        init_keystore(config.keystore, policy, utc_now())
+    else:
+        printer.say(f"[1/4] using keystore {config.keystore}")
+    printer.say("[2/4] proving enforcement with the real DDS Security plugins (one participant per enclave) ...")
+    report = verify_keystore(policy, config.keystore, utc_now())
+    record_verify_result(KeystoreLayout(config.keystore), passed=report.passed, checks=len(report.checks),
+                         failures=len(report.failures()), domain_id=report.domain_id, now=utc_now())
+    _print_verify(report, printer)
+    return report
+
+
+def _scenario_keystore(config: DemoConfig) -> Path:
+    """A copy of the proven keystore that the scenario may rotate, revoke and tamper with."""
+    target = config.work_dir / "scenario-keystore"
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(config.keystore, target, symlinks=True)
+    return target
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM behaves like Ctrl-C: the demo stops every process it started."""
+    raise KeyboardInterrupt
+
+
+def run_demo(config: DemoConfig, out: TextIO = sys.stdout) -> DemoOutcome:
+    """Run the whole demo; every process it started is stopped when it returns or is interrupted."""
+    printer = _Printer(out, config)
+    policy = load_policy(config.policy_path)
+    outcome = DemoOutcome()
+    config.work_dir.mkdir(parents=True, exist_ok=True)
+    outcome.verify = prepare_keystore(config, policy, printer)
+    keystore = _scenario_keystore(config)
+    domain = config.domain_id if config.domain_id is not None else policy.domain_ids[0]
+    logs = config.work_dir / "logs"
+    logs.mkdir(exist_ok=True)
+    group = ProcessGroup(logs)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ROS_SECURITY_")}
+    env.update(ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+    started = time.monotonic()
+
+    def note(text: str) -> None:
+        stamp = f"t={time.monotonic() - started:5.1f}s"
+        outcome.timeline.append(f"{stamp} {text}")
+        if not config.live:
+            printer.say(f"  {stamp} {text}")
+
+    def on_restart(enclave: str, token: str) -> None:
+        for entry in demo_node_entries(policy):
+            if entry.enclave == enclave and entry.fqn in group.processes:
+                group.restart(entry.fqn)
+                outcome.restarts.append(entry.fqn)
+                note(f"rolling restart: {entry.fqn} restarted to load the new certificate of {enclave}")
+
+    monitor: _Monitor | None = None
+    previous_handler = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        printer.say(f"[3/4] starting the security stack and the example cell on ROS_DOMAIN_ID={domain} ...")
+        _start_cell(config, policy, keystore, group, env)
+        printer.say(f"      {len(group.processes)} processes; DDS Security is OFF for them: the PyPI rclpy has no "
+                    "DDS Security, and the posture shows it")
+        # The demo's own node joins the same domain, on loopback only, like its children.
+        os.environ.update(ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+        monitor = _Monitor(on_restart)
+        printer.say("[4/4] scenario (the posture table follows the supervisor live):")
+        _play(config, policy, keystore, group, monitor, printer, note, started, env)
+        outcome.reports = _write_reports(config, monitor, outcome, printer)
+        if config.keep_running:
+            printer.say("keep running: Ctrl-C stops every process")
+            while True:
+                time.sleep(1.0)
+                if config.live:
+                    printer.table(monitor.snapshot(), STEPS[-1], time.monotonic() - started)
+    except KeyboardInterrupt:
+        printer.say("interrupted: stopping every process")
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
+        if monitor is not None:
+            monitor.close()
+        group.stop_all()
+    return outcome
+
+
+def _start_cell(config: DemoConfig, policy: WorkcellPolicy, keystore: Path, group: ProcessGroup,
+                env: dict[str, str]) -> None:
+    """The security stack and one demo node per cell node, each with its policy enclave."""
+    common = ["-p", f"keystore:={keystore}", "-p", f"policy:={config.policy_path}"]
+    stack = {
+        "health_reporter": ["-p", "period_s:=1.0"],
+        "supervisor": ["-p", f"controls:={shipped_file('policies/posture_controls.yaml')}",
+                       "-p", f"attestations:={shipped_file('policies/attestations.yaml')}",
+                       "-p", "period_s:=1.0", "-p", "stale_after_s:=4.0"],
+        "keystore_manager": ["-p", "check_period_s:=2.0"],
+    }
+    for name, params in stack.items():
+        # The stack's own nodes run in their policy enclaves too (graph conformance checks them).
+        spec = secure_node_spec(policy, keystore, "cobot_security", name, name, "/",
+                                policy_source=config.policy_path, unsafe_no_security=True)
+        group.start(name, executable(name) + list(spec.arguments) + common + params, dict(env, **spec.env))
+    for entry in demo_node_entries(policy):
+        spec = secure_node_spec(policy, keystore, "cobot_security", "demo_node", entry.name, entry.namespace,
+                                policy_source=config.policy_path, unsafe_no_security=True)
+        argv = executable("demo_node") + list(spec.arguments) + [
+            "-r", f"__node:={entry.name}", "-r", f"__ns:={entry.namespace}",
+            "-p", f"publish:={_ros_list(entry.publish)}", "-p", f"subscribe:={_ros_list(entry.subscribe)}"]
+        group.start(entry.fqn, argv, dict(env, **spec.env))
+
+
+def _play(config: DemoConfig, policy: WorkcellPolicy, keystore: Path, group: ProcessGroup, monitor: _Monitor,
+          printer: _Printer, note: Callable[[str], None], started: float, env: dict[str, str]) -> None:
+    """Walk the scenario steps on the clock, redrawing the table."""
+    done: set[str] = set()
+    last_redraw = 0.0
+    while True:
+        elapsed = time.monotonic() - started
+        fraction = min(1.0, elapsed / config.duration_s)
+        for step in STEPS:
+            if fraction >= step.at and step.key not in done:
+                if done and not config.live:
+                    # Show what the previous step did before the next one acts.
+                    printer.table(monitor.snapshot(), _current(done), elapsed)
+                done.add(step.key)
+                note(f"step: {step.title} — watch: {step.watch}")
+                _act(step, policy, keystore, group, monitor, note, env)
+        if config.live and elapsed - last_redraw >= 1.0:
+            printer.table(monitor.snapshot(), _current(done), elapsed)
+            last_redraw = elapsed
+        if fraction >= 1.0:
+            printer.table(monitor.snapshot(), STEPS[-1], elapsed)
+            return
+        time.sleep(0.2)
+
+
+def _current(done: set[str]) -> Step:
+    return [s for s in STEPS if s.key in done][-1] if done else STEPS[0]
+
+
+def _act(step: Step, policy: WorkcellPolicy, keystore: Path, group: ProcessGroup, monitor: _Monitor,
+         note: Callable[[str], None], env: dict[str, str]) -> None:
+    """Do what a step does to the cell."""
+    if step.key == "renewal_window":
+        enclave = policy.enclave(ROTATED_ENCLAVE)
+        assert enclave is not None
+        back = policy.lifetimes.enclave_duration - policy.lifetimes.renew_before + _dt.timedelta(days=5)
+        Keystore.open(keystore).create_enclave(enclave, policy, utc_now() - back, force=True)
+        note(f"{ROTATED_ENCLAVE} re-issued as if {back.days} days ago: inside its renew window")
+    elif step.key == "rotation":
+        answer = monitor.call(monitor.rotate_due)
+        note(f"/keystore_manager/rotate_due answered: {answer}")
+    elif step.key == "revocation":
+        entry = revoke_enclave(Keystore.open(keystore), REVOKED_ENCLAVE, "key_compromise", utc_now(), policy)
+        note(f"revoked {REVOKED_ENCLAVE} (serial {entry.serial[:16]}…, key_compromise); crl.pem re-issued")
+    elif step.key == "rogue_node":
+        name, namespace = ROGUE
+        argv = executable("demo_node") + ["--ros-args", "-r", f"__node:={name}", "-r", f"__ns:={namespace}",
+                                          "-p", "publish:=['/cell/joint_states']"]
+        group.start(f"{namespace}/{name}", argv, env)
+        note(f"started {namespace}/{name} by hand, outside the launch helper (which refuses nodes not in the policy)")
+    elif step.key == "tamper":
+        path = KeystoreLayout(keystore).enclave_dir(TAMPERED_FILE[0]) / TAMPERED_FILE[1]
+        with path.open("ab") as handle:
+            handle.write(b"<!-- tampered -->\n")
+        note(f"appended a comment to {path.relative_to(keystore)}")
+
+
+def _write_reports(config: DemoConfig, monitor: _Monitor, outcome: DemoOutcome, printer: _Printer) -> dict[str, Path]:
+    """Fetch the supervisor's report and write it as JSON, Markdown and HTML."""
+    answer = monitor.call(monitor.get_report)
+    if answer is None:
+        printer.say("the supervisor did not answer /supervisor/get_report: no report written")
+        return {}
+    body = json.loads(answer)
+    report = report_from_dict(body)
+    paths = {
+        "json": config.work_dir / "posture.json",
+        "markdown": config.work_dir / "posture.md",
+        "html": config.work_dir / "posture.html",
+    }
+    body["scenario"] = outcome.timeline
+    paths["json"].write_text(json.dumps(body, indent=2) + "\n")
+    paths["markdown"].write_text(render_report(report, "markdown") + "\n## Scenario\n\n"
+                                 + "".join(f"1. {line}\n" for line in outcome.timeline))
+    paths["html"].write_text(render_html(report, "Secure-workcell demo: cell security posture",
+                                         tuple(outcome.timeline)))
+    printer.say("reports: " + ", ".join(str(p) for p in paths.values()))
+    return paths

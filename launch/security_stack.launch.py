@@ -1,0 +1,41 @@
+"""The cobot_security stack: health_reporter, supervisor and keystore_manager, each in its enclave.
+
+Wiring only (launch arguments → node parameters); defaults and enclaves come from
+cobot_security.launch_support.  ``ros2 launch cobot_security security_stack.launch.py
+keystore:=/etc/cell/keystore policy:=/etc/cell/workcell.yaml domain_id:=42``
+"""
+
+import os
+
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+from cobot_security.launch_support import STACK_NODES, stack_defaults
+
+ARGUMENTS = {
+    "keystore": "Keystore directory (default $ROS_SECURITY_KEYSTORE, else keystores/default)",
+    "policy": "Workcell policy YAML",
+    "controls": "Posture controls catalog YAML",
+    "attestations": "Attestations YAML",
+    "domain_id": "ROS_DOMAIN_ID of the cell (default $ROS_DOMAIN_ID, else 0)",
+    "period_s": "Report / evaluation period [s]",
+    "stale_after_s": "A reporter silent for this long is STALE [s]",
+}
+
+
+def generate_launch_description() -> LaunchDescription:
+    """Declare the stack's arguments and start its three nodes with them as parameters."""
+    defaults = stack_defaults(os.environ)
+    params = {name: LaunchConfiguration(name) for name in
+              ("keystore", "policy", "controls", "attestations", "period_s", "stale_after_s")}
+    return LaunchDescription([
+        *(DeclareLaunchArgument(name, default_value=defaults[name], description=text)
+          for name, text in ARGUMENTS.items()),
+        SetEnvironmentVariable("ROS_DOMAIN_ID", LaunchConfiguration("domain_id")),
+        *(Node(package="cobot_security", executable=fqn.lstrip("/"), name=fqn.lstrip("/"),
+               namespace="/", parameters=[params], ros_arguments=["--enclave", enclave],
+               output="screen")
+          for fqn, enclave in STACK_NODES.items()),
+    ])

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cobot_security.dds.runner import AgentResult, AgentSpec, run_agents
-from cobot_security.errors import InputError
+from cobot_security.errors import InputError, KeystoreError
 from cobot_security.keystore.layout import KeystoreLayout
+from cobot_security.keystore.revocation import crl_status
 from cobot_security.keystore.store import init_keystore
 from cobot_security.names import has_wildcard
 from cobot_security.policy.grants import compute_dds_grants
@@ -313,6 +314,13 @@ def verify_keystore(
 
     :raises DdsUnavailableError: when Cyclone DDS cannot be started at all.
     """
+    crl = crl_status(KeystoreLayout(keystore_root), now)
+    if crl.expired:
+        # Cyclone refuses every participant that loads a CRL past its next update: say so plainly
+        # instead of reporting every enclave as refused.
+        raise KeystoreError(KeystoreLayout(keystore_root).crl,
+                            f"CRL expired at {crl.next_update}: every participant loading it is refused; "
+                            "re-issue it with 'cobot-security crl refresh' (keystore_manager does this on time)")
     with tempfile.TemporaryDirectory(prefix="cobot-security-intruder-") as tmp:
         intruder_dir = make_foreign_keystore(Path(tmp) / "foreign", policy, now) if intruders else None
         plan = plan_verification(

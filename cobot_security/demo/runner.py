@@ -25,7 +25,7 @@ from cobot_security.demo.scenario import STEPS, Step
 from cobot_security.dds.verify import VerifyReport, verify_keystore
 from cobot_security.keystore.evidence import record_verify_result
 from cobot_security.keystore.layout import KeystoreLayout
-from cobot_security.keystore.revocation import revoke_enclave
+from cobot_security.keystore.revocation import refresh_crl, revoke_enclave
 from cobot_security.keystore.store import Keystore, init_keystore
 from cobot_security.launch_support import demo_node_entries, restart_requests, secure_node_spec
 from cobot_security.policy.load import load_policy
@@ -200,6 +200,8 @@ def prepare_keystore(config: DemoConfig, policy: WorkcellPolicy, printer: _Print
         init_keystore(config.keystore, policy, utc_now())
     else:
         printer.say(f"[1/4] using keystore {config.keystore}")
+        if refresh_crl(Keystore.open(config.keystore), utc_now(), policy):
+            printer.say("      its CRL was due and has been re-issued (as keystore_manager would)")
     printer.say("[2/4] proving enforcement with the real DDS Security plugins (one participant per enclave) ...")
     report = verify_keystore(policy, config.keystore, utc_now())
     record_verify_result(KeystoreLayout(config.keystore), passed=report.passed, checks=len(report.checks),

@@ -24,6 +24,7 @@ from lxml import etree
 from cobot_security.errors import KeystoreError
 from cobot_security.health import checks
 from cobot_security.keystore import pki, smime
+from cobot_security.keystore.audit import verify_audit_log
 from cobot_security.keystore.evidence import read_verify_result
 from cobot_security.keystore.integrity import check_integrity
 from cobot_security.keystore.revocation import load_crl
@@ -418,6 +419,19 @@ def _first(label: str, names: tuple[str, ...]) -> str:
     shown = ", ".join(names[:_SHOW_FILES])
     more = f" and {len(names) - _SHOW_FILES} more" if len(names) > _SHOW_FILES else ""
     return f"{label}: {shown}{more}"
+
+
+def probe_audit_log(layout: KeystoreLayout) -> list[Finding]:
+    """AUDIT_LOG subject "keystore": the hash-chained, MACed audit log exists and verifies."""
+    result = verify_audit_log(layout)
+    values = (("records", str(result.records)),)
+    if result.ok and result.records:
+        return [Finding(checks.AUDIT_LOG, KEYSTORE_SUBJECT, Level.OK,
+                        f"{result.records} audit records, hash chain and MACs verify", values)]
+    where = f"line {result.first_bad}: " if result.first_bad else ""
+    problem = result.problem or "no audit records"
+    return [Finding(checks.AUDIT_LOG, KEYSTORE_SUBJECT, Level.ERROR, f"audit log: {where}{problem}",
+                    values + (("evidence", "cobot-security audit-log verify"),))]
 
 
 def probe_integrity(layout: KeystoreLayout, now: _dt.datetime | None = None) -> list[Finding]:

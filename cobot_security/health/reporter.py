@@ -69,6 +69,7 @@ def _probe_runs(
         _ProbeRun("probe_crl", checks.CRL, lambda: probes.probe_crl(layout, now)),
         _ProbeRun("probe_key_modes", checks.KEY_MODES, lambda: probes.probe_key_modes(layout, config.expected_uid)),
         _ProbeRun("probe_integrity", checks.KEYSTORE_INTEGRITY, lambda: probes.probe_integrity(layout, now)),
+        _ProbeRun("probe_audit_log", checks.AUDIT_LOG, lambda: probes.probe_audit_log(layout)),
         _ProbeRun("probe_security_env", checks.SECURITY_ENV,
                   lambda: probes.probe_security_env(environ, Path(config.keystore), config.host)),
         _ProbeRun("probe_discovery", checks.DISCOVERY_EXPOSURE,

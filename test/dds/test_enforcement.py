@@ -17,6 +17,7 @@ import pytest
 
 from cobot_security.dds.runner import AgentResult, AgentSpec, run_agents
 from cobot_security.dds.verify import self_test_policy, verify_keystore
+from cobot_security.errors import KeystoreError
 from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.keystore.revocation import refresh_crl
 from cobot_security.keystore.store import Keystore, init_keystore
@@ -220,3 +221,13 @@ def test_payload_never_crosses_the_wire_in_clear(cell: tuple[WorkcellPolicy, Pat
     delivered, wire = _talk_and_capture(clear_root, dds_domain)
     assert delivered
     assert CANARY.encode() in wire
+
+
+def test_verify_names_an_expired_crl_instead_of_failing_every_enclave(tmp_path: Path, dds_domain: int) -> None:
+    policy = self_test_policy(dds_domain)
+    root = tmp_path / "keystore"
+    # Issued 30 days ago and never refreshed: the 7-day CRL expired three weeks ago.
+    init_keystore(root, policy, _now() - dt.timedelta(days=30))
+
+    with pytest.raises(KeystoreError, match=r"crl\.pem: CRL expired at .*crl refresh"):
+        verify_keystore(policy, root, _now(), timeout_s=10)

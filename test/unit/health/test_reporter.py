@@ -20,7 +20,7 @@ from cobot_security.status import Level, worst
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
 KEYSTORE_CHECKS = {checks.CERT_EXPIRY, checks.CERT_CHAIN, checks.PERMISSIONS_VALIDITY, checks.GOVERNANCE,
                    checks.CRL, checks.KEY_MODES, checks.KEYSTORE_INTEGRITY, checks.SECURITY_ENV,
-                   checks.DISCOVERY_EXPOSURE, checks.ENFORCEMENT_PROOF}
+                   checks.DISCOVERY_EXPOSURE, checks.ENFORCEMENT_PROOF, checks.AUDIT_LOG}
 
 
 def secure_env(layout: KeystoreLayout) -> dict[str, str]:

@@ -167,7 +167,9 @@ def rotate_enclaves(
     if plan:
         load_ca_pairs(keystore)  # a wrong passphrase fails here, before anything is written
     atomic.make_private_dir(layout.meta_dir)
-    with rotation_lock(layout, timeout):
+    # One batch: the signed integrity manifest is written once at the end (also when an enclave
+    # fails), instead of re-hashing the whole keystore after every enclave (quadratic).
+    with rotation_lock(layout, timeout), keystore.batch():
         with atomic.KeystoreLock(layout.lock, timeout):
             recover(layout)
         for item in plan:

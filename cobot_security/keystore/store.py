@@ -8,12 +8,14 @@ previous state (or nothing), never half of one.  Time and the passphrase are alw
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
 import hashlib
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -320,6 +322,8 @@ class Keystore:
         self._lock_timeout_s = lock_timeout_s
         self._identity: _CaPair | None = None
         self._permissions: _CaPair | None = None
+        self._batch_depth = 0
+        self._batch_now: _dt.datetime | None = None  #: set when a batched change is pending
 
     @classmethod
     def open(cls, root: Path, passphrase: bytes | None = None, *, lock_timeout_s: float = 30.0) -> Keystore:
@@ -411,6 +415,8 @@ class Keystore:
             if exists and not force:
                 raise KeystoreError(directory, f"enclave {enclave.path} already exists; "
                                                "pass --force to replace it")
+            if self._batch_depth:
+                self._batch_now = now  # batch() re-hashes and signs once at its end, whatever happens here
             try:
                 _make_enclave_parents(self.layout, enclave.path)
                 link_crl = self.layout.crl.exists()
@@ -425,10 +431,37 @@ class Keystore:
                 if exists:
                     details["replaced"] = "true"
                 append_audit(self.layout, "issue", enclave.path, details, now)
-                write_integrity_manifest(self.layout, permissions.cert, permissions.key, now)
+                if not self._batch_depth:
+                    write_integrity_manifest(self.layout, permissions.cert, permissions.key, now)
             except OSError as exc:
                 raise _wrap_os_error(directory, f"write enclave {enclave.path}", exc) from exc
         return self._enclave_info(directory)
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[Keystore]:
+        """Defer the signed integrity manifest while many enclaves are issued; sign it once at the end.
+
+        Re-hashing and re-signing every public file per enclave made rotating N enclaves O(N²).
+        Inside the block :meth:`create_enclave` skips the manifest; leaving the block (also by an
+        exception, in ``finally``) re-hashes the disk under the keystore lock and signs it once,
+        with the ``now`` of the last issue, so it matches whatever was swapped in.  Nested blocks
+        sign at the outermost end.  Until then :func:`check_integrity` run by another process
+        reports the changed enclaves as modified; a process killed inside the block leaves the
+        manifest stale until the next keystore change.
+
+        :raises KeystoreError: the manifest cannot be written (replaces an exception of the block).
+        :raises LockError: another process holds the keystore lock past the timeout.
+        """
+        self._batch_depth += 1
+        try:
+            yield self
+        finally:
+            self._batch_depth -= 1
+            if not self._batch_depth and self._batch_now is not None:
+                now, self._batch_now = self._batch_now, None
+                _identity, permissions = self._ca_pairs()
+                with atomic.KeystoreLock(self.layout.lock, self._lock_timeout_s):
+                    write_integrity_manifest(self.layout, permissions.cert, permissions.key, now)
 
     @staticmethod
     def _adopt_nested_enclaves(old: Path, new: Path) -> None:

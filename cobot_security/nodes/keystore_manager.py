@@ -55,9 +55,10 @@ PASSPHRASE_ENV = "COBOT_SECURITY_CA_PASSPHRASE"
 #: How long one check waits for another process's keystore lock before reporting it (the node's
 #: callbacks must not block for the store's default 30 s).
 LOCK_TIMEOUT_S = 2.0
-#: A restart_required status is repeated on at least this many publications, so that a listener
-#: that joins or drops a message still sees it; ``rotated_at`` lets listeners act once.
-RESTART_REPEATS = 5
+#: A restart_required status is repeated for at least this long (and at least one check period),
+#: so that a listener that joins late (e.g. a launch restarted under load) or drops a message still
+#: sees it; ``rotated_at`` lets listeners act once.
+RESTART_HOLD_S = 30.0
 
 
 class KeystoreManagerNode(Node):
@@ -110,7 +111,7 @@ class KeystoreManagerNode(Node):
             return None
         self._last_error = ""
         self._log_outcome(outcome)
-        repeats = max(RESTART_REPEATS, math.ceil(self.params.check_period_s / self.params.common.period_s))
+        repeats = math.ceil(max(RESTART_HOLD_S, self.params.check_period_s) / self.params.common.period_s)
         rotated_at = plan.now.isoformat()
         kept = []
         for finding in findings:

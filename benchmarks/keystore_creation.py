@@ -20,9 +20,9 @@ def synthetic_policy(enclaves: int) -> WorkcellPolicy:
         node = NodeGrants(
             name=f"node_{i}",
             namespace="/bench",
-            publish=(f"topic_{i}", f"~/status"),
+            publish=(f"topic_{i}", "~/status"),
             subscribe=(f"topic_{(i + 1) % enclaves}",),
-            services_serve=(f"~/configure",),
+            services_serve=("~/configure",),
         )
         items.append(Enclave(f"/bench/node_{i}", (node,)))
     return WorkcellPolicy(1, f"bench-{enclaves}", (0,), GovernanceOptions(), Lifetimes(), tuple(items))

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 from lxml import etree
 
-from cobot_security.errors import InputError, InvalidNameError, PolicyError
+from cobot_security.errors import InvalidNameError, PolicyError
 from cobot_security.names import (
     NameContext,
     has_wildcard,

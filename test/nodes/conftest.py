@@ -16,8 +16,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("rclpy")
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from node_helpers import REPO, Listener, NodeProcess, make_keystore, utc_now  # noqa: E402
@@ -97,11 +95,3 @@ def healthy_keystore(_session_keystore: Path) -> Path:
     return _session_keystore
 
 
-def require_module(name: str) -> None:
-    """Skip when a core module the nodes need is not written yet."""
-    import importlib
-
-    try:
-        importlib.import_module(name)
-    except ImportError as exc:
-        pytest.skip(f"{name} not available: {exc}")

@@ -6,9 +6,7 @@ import datetime as dt
 
 import pytest
 
-pytest.importorskip("rclpy")
-
-from diagnostic_msgs.msg import DiagnosticStatus, KeyValue  # noqa: E402
+from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 
 from cobot_security.nodes import convert  # noqa: E402
 from cobot_security.status import Finding, Level  # noqa: E402

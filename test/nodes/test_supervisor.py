@@ -6,16 +6,13 @@ import json
 import threading
 from pathlib import Path
 
-import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from node_helpers import CONTROLS, WORKCELL, level, report_json, statuses, values
 
-pytest.importorskip("cobot_security.posture.evaluate")
-
-from cobot_security.nodes.supervisor import ALERTS_QOS, RESPONSE_QOS  # noqa: E402
+from cobot_security.nodes.supervisor import ALERTS_QOS, RESPONSE_QOS
 from cobot_security.posture.catalog import Priority, load_controls  # noqa: E402
 
 POSTURE = "/cobot_security/posture"

@@ -29,7 +29,6 @@ from cobot_security.keystore.store import init_keystore
 from cobot_security.policy.model import GovernanceOptions, Protection, WorkcellPolicy
 from cobot_security.status import Finding, Level
 
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
 SECOND = dt.timedelta(seconds=1)
 DAY = dt.timedelta(days=1)
 Factory = Callable[..., KeystoreLayout]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,6 @@ from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.policy.model import WorkcellPolicy
 from cobot_security.status import Level, worst
 
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
 KEYSTORE_CHECKS = {checks.CERT_EXPIRY, checks.CERT_CHAIN, checks.PERMISSIONS_VALIDITY, checks.GOVERNANCE,
                    checks.CRL, checks.KEY_MODES, checks.KEYSTORE_INTEGRITY, checks.SECURITY_ENV,
                    checks.DISCOVERY_EXPOSURE, checks.ENFORCEMENT_PROOF, checks.AUDIT_LOG}

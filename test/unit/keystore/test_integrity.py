@@ -19,7 +19,6 @@ from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.keystore.store import Keystore, init_keystore
 from cobot_security.policy.model import NodeGrants, WorkcellPolicy
 
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
 
 
 @pytest.fixture

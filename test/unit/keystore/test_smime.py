@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,6 @@ from cobot_security.errors import KeystoreError
 from cobot_security.keystore import pki
 from cobot_security.keystore.smime import extract_smime_content, sign_smime, verify_smime
 
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
 
 DOC = b'<?xml version="1.0" encoding="UTF-8"?>\n<dds>\n  <permissions/>\n</dds>\n'
 HOUR = dt.timedelta(hours=1)

@@ -7,7 +7,6 @@ import datetime as dt
 import hashlib
 import json
 import os
-import shutil
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +23,6 @@ from cobot_security.keystore.store import Keystore, init_keystore
 from cobot_security.policy.model import Enclave, NodeGrants, WorkcellPolicy
 from cobot_security.policy.permissions import compile_permissions, subject_name
 
-needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
 SECRET = b"s3cret-pass"
 PolicyFactory = Callable[..., WorkcellPolicy]
 
@@ -116,7 +114,6 @@ def test_enclave_validity_never_exceeds_the_identity_ca(
     assert info.not_after == ks.ca_certificates().identity.not_valid_after_utc
 
 
-@needs_openssl
 def test_signatures_verify_against_the_permissions_ca(
     tmp_path: Path, policy: WorkcellPolicy, fixed_now: dt.datetime
 ) -> None:
@@ -329,7 +326,6 @@ def test_create_enclave_waits_for_the_lock(tmp_path: Path, policy: WorkcellPolic
     assert contender.create_enclave(policy.enclaves[0], policy, fixed_now).files_ok
 
 
-@needs_openssl
 def test_single_ca_layout_like_sros2(tmp_path: Path, policy: WorkcellPolicy, fixed_now: dt.datetime) -> None:
     ks = init_keystore(tmp_path / "ks", policy, fixed_now, single_ca=True)
     layout = ks.layout

@@ -21,7 +21,7 @@ setup(
         ("share/" + PACKAGE + "/policies", glob("policies/*.yaml")),
     ],
     install_requires=["setuptools", "cryptography>=3.4", "PyYAML>=5.4", "lxml>=4.6"],
-    extras_require={"test": ["pytest>=7,<9", "pytest-timeout>=2"]},
+    extras_require={"test": ["pytest>=7,<9", "pytest-timeout>=2", "pyflakes>=3"]},
     zip_safe=True,
     entry_points={
         "console_scripts": [

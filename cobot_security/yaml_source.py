@@ -22,12 +22,14 @@ from cobot_security.errors import InputError
 
 __all__ = [
     "YamlContext",
+    "YamlDocument",
     "compose_yaml",
     "describe_node",
     "line_of",
     "parse_duration",
     "read_boolean",
     "read_date",
+    "read_document",
     "read_duration",
     "read_integer",
     "read_mapping",
@@ -236,6 +238,39 @@ def read_version(keys: dict[str, tuple[Node, Node]], root: Node, ctx: YamlContex
     if version != supported:
         raise ctx.child("version").error(version_node, f"version {supported}", str(version))
     return version
+
+
+@dataclass(frozen=True)
+class YamlDocument:
+    """A versioned top-level mapping: its root node, its keys, the context errors start from."""
+
+    root: Node
+    keys: dict[str, tuple[Node, Node]]
+    ctx: YamlContext
+    version: int
+
+
+def read_document(
+    text: str,
+    source: str,
+    allowed: tuple[str, ...],
+    expected: str,
+    supported_version: int,
+    error_type: type[InputError] = InputError,
+) -> YamlDocument:
+    """Compose ``text`` and check the prologue every data file shares: a mapping with only
+    ``allowed`` keys and a supported ``version``.
+
+    :raises InputError: (as ``error_type``) on syntax errors, an empty document, unknown keys or
+        an unsupported version.
+    """
+    root = compose_yaml(text, source, error_type)
+    if root is None:
+        raise error_type(source, None, expected, "an empty document", 1)
+    ctx = YamlContext(source, "", error_type)
+    keys = read_mapping(root, ctx, allowed, expected)
+    version = read_version(keys, root, ctx, supported_version)
+    return YamlDocument(root, keys, ctx, version)
 
 
 def parse_duration(text: str) -> _dt.timedelta:

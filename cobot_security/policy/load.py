@@ -33,8 +33,9 @@ from cobot_security.policy.model import (
     WorkcellPolicy,
 )
 from cobot_security.yaml_source import (
+    YamlDocument,
+    read_document,
     YamlContext,
-    compose_yaml,
     describe_node,
     line_of,
     parse_duration,
@@ -44,7 +45,6 @@ from cobot_security.yaml_source import (
     read_mapping,
     read_sequence,
     read_string,
-    read_version,
     read_yaml_file,
     require_key,
 )
@@ -279,12 +279,8 @@ def _domain_ids(node: Node, ctx: YamlContext) -> tuple[int, ...]:
     return tuple(ids)
 
 
-def _policy(root: Node | None, source: str) -> WorkcellPolicy:
-    ctx = YamlContext(source, "", PolicyError)
-    if root is None:
-        raise PolicyError(source, None, "a policy mapping with version, name, domain_ids, enclaves", "an empty document", 1)
-    keys = read_mapping(root, ctx, _TOP_KEYS, "a policy mapping with version, name, domain_ids, enclaves")
-    version = read_version(keys, root, ctx, SCHEMA_VERSION)
+def _policy(document: YamlDocument) -> WorkcellPolicy:
+    root, keys, ctx, version, source = document.root, document.keys, document.ctx, document.version, document.ctx.source
     name = read_string(require_key(keys, "name", root, ctx)[1], ctx.child("name"), "a non-empty cell name")
     domain_ids = _domain_ids(require_key(keys, "domain_ids", root, ctx)[1], ctx.child("domain_ids"))
     governance = _governance(keys["governance"][1], ctx.child("governance")) if "governance" in keys else GovernanceOptions()
@@ -314,8 +310,9 @@ def load_policy_text(text: str, source: str) -> WorkcellPolicy:
 
     :raises PolicyError: on YAML syntax errors and on anything the version 1 schema does not allow.
     """
-    root = compose_yaml(text, source, PolicyError)
-    return _policy(root, source)
+    document = read_document(text, source, _TOP_KEYS, "a policy mapping with version, name, domain_ids, enclaves",
+                             SCHEMA_VERSION, PolicyError)
+    return _policy(document)
 
 
 def load_policy(path: Path) -> WorkcellPolicy:

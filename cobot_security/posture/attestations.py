@@ -15,16 +15,14 @@ from pathlib import Path
 
 from yaml.nodes import Node
 
-from cobot_security.errors import InputError
 from cobot_security.yaml_source import (
+    read_document,
     YamlContext,
-    compose_yaml,
     line_of,
     read_date,
     read_mapping,
     read_sequence,
     read_string,
-    read_version,
     read_yaml_file,
     require_key,
 )
@@ -95,13 +93,9 @@ def load_attestations_text(text: str, source: str) -> tuple[Attestation, ...]:
 
     :raises InputError: on YAML syntax errors and anything the version 1 schema does not allow.
     """
-    root = compose_yaml(text, source)
-    expected = "an attestations mapping with version and attestations"
-    if root is None:
-        raise InputError(source, None, expected, "an empty document", 1)
-    ctx = YamlContext(source, "")
-    keys = read_mapping(root, ctx, _TOP_KEYS, expected)
-    read_version(keys, root, ctx, ATTESTATIONS_VERSION)
+    document = read_document(text, source, _TOP_KEYS, "an attestations mapping with version and attestations",
+                             ATTESTATIONS_VERSION)
+    root, keys, ctx = document.root, document.keys, document.ctx
     list_node = require_key(keys, "attestations", root, ctx)[1]
     actx = ctx.child("attestations")
     result: list[Attestation] = []

@@ -16,16 +16,14 @@ from pathlib import Path
 
 from yaml.nodes import Node
 
-from cobot_security.errors import InputError
 from cobot_security.health.checks import ALL_CHECKS
 from cobot_security.yaml_source import (
+    read_document,
     YamlContext,
-    compose_yaml,
     line_of,
     read_mapping,
     read_sequence,
     read_string,
-    read_version,
     read_yaml_file,
     require_key,
 )
@@ -173,13 +171,8 @@ def load_controls_text(text: str, source: str) -> ControlsCatalog:
 
     :raises InputError: on YAML syntax errors and anything the version 1 schema does not allow.
     """
-    root = compose_yaml(text, source)
-    expected = "a catalog mapping with version and controls"
-    if root is None:
-        raise InputError(source, None, expected, "an empty document", 1)
-    ctx = YamlContext(source, "")
-    keys = read_mapping(root, ctx, _TOP_KEYS, expected)
-    version = read_version(keys, root, ctx, CATALOG_VERSION)
+    document = read_document(text, source, _TOP_KEYS, "a catalog mapping with version and controls", CATALOG_VERSION)
+    root, keys, ctx, version = document.root, document.keys, document.ctx, document.version
     controls_node = require_key(keys, "controls", root, ctx)[1]
     cctx = ctx.child("controls")
     items = read_sequence(controls_node, cctx, "a non-empty list of controls")

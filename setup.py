@@ -20,7 +20,8 @@ setup(
         ("share/" + PACKAGE + "/launch", glob("launch/*.launch.py")),
         ("share/" + PACKAGE + "/policies", glob("policies/*.yaml")),
     ],
-    install_requires=["setuptools", "cryptography>=3.4", "PyYAML>=5.4", "lxml>=4.6"],
+    install_requires=["setuptools", "cryptography>=3.4", "PyYAML>=5.4", "lxml>=4.6", "asyncua>=1.0",
+                      "prometheus-client>=0.16"],
     extras_require={"test": ["pytest>=7,<9", "pytest-timeout>=2", "pyflakes>=3"]},
     zip_safe=True,
     entry_points={

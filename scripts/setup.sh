@@ -12,7 +12,7 @@ PYTHON=${PYTHON:-python3}
 say() { printf '[setup] %s\n' "$*" >&2; }
 
 # --- 1. Debian packages -------------------------------------------------------------------------
-APT_PKGS=(cyclonedds-dev openssl gcc python3-dev python3-venv iproute2 nftables)
+APT_PKGS=(cyclonedds-dev openssl gcc python3-dev python3-venv iproute2 nftables rsyslog)
 missing=()
 for pkg in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

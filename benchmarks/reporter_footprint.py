@@ -16,27 +16,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from procstat import cpu_seconds, rss_mib
+
 from cobot_security.clock import utc_now
 from cobot_security.keystore.store import init_keystore
 from cobot_security.policy.load import load_policy
 
 REPO = Path(__file__).resolve().parent.parent
 POLICY = REPO / "policies" / "workcell.yaml"
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of ``pid`` in seconds (fields 14 and 15 of /proc/<pid>/stat)."""
-    text = Path(f"/proc/{pid}/stat").read_text()
-    fields = text[text.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_mib(pid: int) -> float:
-    """Resident set size of ``pid`` in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def main() -> None:

@@ -21,6 +21,8 @@ import threading
 import time
 from pathlib import Path
 
+from procstat import cpu_seconds, rss_mib
+
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.executors import SingleThreadedExecutor
@@ -30,21 +32,6 @@ REPO = Path(__file__).resolve().parent.parent
 CHECKS = ("cert_expiry", "cert_chain", "permissions_validity", "key_modes", "governance", "crl",
           "keystore_integrity", "security_env", "discovery_exposure", "enforcement_proof")
 TICKS_PER_S = 20
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of ``pid`` in seconds (fields 14 and 15 of /proc/<pid>/stat)."""
-    text = Path(f"/proc/{pid}/stat").read_text()
-    fields = text[text.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_mib(pid: int) -> float:
-    """Resident set size of ``pid`` in MiB (VmRSS of /proc/<pid>/status)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def reporter_message(index: int, statuses: int) -> DiagnosticArray:

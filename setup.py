@@ -32,5 +32,12 @@ setup(
             "demo_node = cobot_security.demo_nodes:main",
             "keystore_manager = cobot_security.nodes.keystore_manager:main",
         ],
+        # `ros2 doctor` / `ros2 doctor --report` show the cell's posture (docs/export.md).
+        "ros2doctor.checks": [
+            "CobotPostureCheck = cobot_security.export.doctor:CobotPostureCheck",
+        ],
+        "ros2doctor.report": [
+            "CobotPostureReport = cobot_security.export.doctor:CobotPostureReport",
+        ],
     },
 )

@@ -10,6 +10,7 @@ from pathlib import Path
 from cobot_security.cli import options
 from cobot_security.clock import utc_now
 from cobot_security.health.reporter import collect_offline_findings
+from cobot_security.incident.plan import check_plan_file
 from cobot_security.keystore.atomic import write_bytes_atomic
 from cobot_security.posture.attestations import load_attestations
 from cobot_security.posture.catalog import Priority, load_controls
@@ -36,6 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="posture controls catalog (default: the package's policies/posture_controls.yaml)")
     parser.add_argument("--attestations", type=Path, default=None,
                         help="attestations YAML (default: the package's policies/attestations.yaml)")
+    parser.add_argument("--incident-plan", type=Path, default=None,
+                        help="incident response plan (default: the package's policies/incident_response.yaml)")
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format (default table)")
     parser.add_argument("--fail-on", choices=[p.value for p in Priority], default=None,
                         help="exit 1 when a control of this priority or higher fails (default: never)")
@@ -51,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
     now = utc_now()
     findings = collect_offline_findings(options.keystore_path(args), policy, now, dict(os.environ), os.getuid(),
                                         socket.gethostname())
+    plan_path = args.incident_plan or shipped_file("policies/incident_response.yaml")
+    findings += check_plan_file(plan_path, now, attestations)[1]
     report = evaluate_posture(catalog, findings, attestations, now)
     text = render_report(report, args.format)
     print(text)

@@ -15,12 +15,15 @@ from cobot_security.cli import (
     cmd_audit,
     cmd_demo,
     cmd_enclave,
+    cmd_incident,
     cmd_init,
+    cmd_network,
     cmd_policy,
     cmd_posture,
     cmd_reconcile,
     cmd_revoke,
     cmd_rotate,
+    cmd_scan,
     cmd_verify,
 )
 from cobot_security.errors import CobotSecurityError
@@ -36,6 +39,9 @@ _COMMANDS = (
     cmd_rotate,
     cmd_revoke,
     cmd_audit,
+    cmd_network,
+    cmd_scan,
+    cmd_incident,
 )
 
 

@@ -21,7 +21,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from lxml import etree
 
-from cobot_security.errors import KeystoreError
+from cobot_security.errors import InputError, KeystoreError
 from cobot_security.health import checks
 from cobot_security.keystore import pki, smime
 from cobot_security.keystore.audit import verify_audit_log
@@ -619,3 +619,65 @@ def probe_enforcement_proof(layout: KeystoreLayout, now: _dt.datetime, max_age_d
     else:
         level, message = Level.OK, "enforcement proven recently"
     return [Finding(checks.ENFORCEMENT_PROOF, KEYSTORE_SUBJECT, level, f"{message} ({evidence})", values)]
+
+
+# --- stored scans and network checks -----------------------------------------------------------
+
+#: Which check a stored record of each kind speaks for (used for records that cannot be read).
+_KIND_CHECKS = {"opcua": checks.OPCUA_ENDPOINTS, "services": checks.SERVICE_EXPOSURE,
+                "network_check": checks.NETWORK_RULESET}
+_SCAN_COMMANDS = {checks.OPCUA_ENDPOINTS: "cobot-security scan opcua", checks.SERVICE_EXPOSURE:
+                  "cobot-security scan services"}
+SCANS_SUBJECT = "scans"
+
+
+def _aged(finding: Finding, scanned_at: _dt.datetime, now: _dt.datetime, max_age_days: int) -> Finding:
+    age = now - scanned_at
+    values = finding.values + (("scanned_at", _iso(scanned_at)), ("age_days", str(math.floor(age.total_seconds()
+                                                                                           / 86400))))
+    if age > _dt.timedelta(days=max_age_days):
+        return Finding(finding.check, finding.subject, max(finding.level, Level.WARN),
+                       f"{finding.message} (result from {_iso(scanned_at)}, older than {max_age_days} days)",
+                       values)
+    return Finding(finding.check, finding.subject, finding.level, finding.message, values)
+
+
+def probe_stored_results(
+    results_dir: Path, now: _dt.datetime, max_age_days: int = 7, network_check: Path | None = None
+) -> list[Finding]:
+    """Publish stored scan results (and the network check record, when present) with their age.
+
+    Each stored finding keeps its level, raised to WARN when its scan is older than
+    ``max_age_days``; an unreadable record is ERROR.  No stored OPC UA or service scan at all is an
+    ERROR for that check (no evidence is a failure), naming the command that provides it.
+    """
+    # Imported here: scan.results is a sibling core module, kept out of this module's import time.
+    from cobot_security.scan.results import read_scan_record, read_scan_results
+
+    findings: list[Finding] = []
+    seen_checks: set[str] = set()
+    records = list(read_scan_results(results_dir))
+    if network_check is not None and network_check.exists():
+        try:
+            records.append((network_check, read_scan_record(network_check, "network_check", "checked_at")))
+        except InputError as exc:
+            records.append((network_check, exc))
+    for path, record in records:
+        if isinstance(record, Exception):
+            kind = path.stem.split("-", 1)[0]
+            check = _KIND_CHECKS.get(kind, checks.SERVICE_EXPOSURE)
+            seen_checks.add(check)
+            findings.append(Finding(check, path.name, Level.ERROR, f"stored result unreadable ({record})"))
+            continue
+        for finding in record.findings:
+            seen_checks.add(finding.check)
+            findings.append(_aged(finding, record.scanned_at, now, max_age_days))
+        if not record.findings:
+            check = _KIND_CHECKS.get(record.kind, checks.SERVICE_EXPOSURE)
+            seen_checks.add(check)
+            findings.append(Finding(check, record.target or path.name, Level.ERROR,
+                                    "stored result holds no findings", (("scanned_at", _iso(record.scanned_at)),)))
+    for check, command in _SCAN_COMMANDS.items():
+        if check not in seen_checks:
+            findings.append(Finding(check, SCANS_SUBJECT, Level.ERROR, f"no stored result: run {command}"))
+    return findings

@@ -21,6 +21,9 @@ from cobot_security.policy.model import WorkcellPolicy
 from cobot_security.status import Finding, Level
 
 PROBE_SUBJECT = "probe"
+#: Under the keystore's ``.cobot_security``: stored scans, and the network check record.
+SCANS_DIR = "scans"
+NETWORK_CHECK_FILE = "network_check.json"
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,10 @@ class ReporterConfig:
     expected_uid: int = 0
     host: str = "localhost"
     proof_max_age_days: int = 7
+    #: Stored scan results (``cobot-security scan``); None: ``<keystore>/.cobot_security/scans``.
+    scan_results_dir: Path | None = None
+    #: A stored scan or network check older than this is a warning.
+    scan_max_age_days: int = 7
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,11 @@ def _probe_runs(
                   lambda: probes.probe_discovery(environ, policy, config.host)),
         _ProbeRun("probe_enforcement_proof", checks.ENFORCEMENT_PROOF,
                   lambda: probes.probe_enforcement_proof(layout, now, config.proof_max_age_days)),
+        _ProbeRun("probe_stored_results", checks.SERVICE_EXPOSURE,
+                  lambda: probes.probe_stored_results(
+                      Path(config.scan_results_dir) if config.scan_results_dir is not None
+                      else layout.meta_dir / SCANS_DIR,
+                      now, config.scan_max_age_days, layout.meta_dir / NETWORK_CHECK_FILE)),
     ]
     if graph is not None:
         runs.append(_ProbeRun("probe_graph", checks.GRAPH_CONFORMANCE, lambda: probes.probe_graph(graph, policy)))

@@ -50,6 +50,8 @@ class SupervisorParams:
     confirm_count: int
     response_topic: str
     response_service: str
+    incident_plan: Path
+    incident_dir: Path
 
 
 @dataclass(frozen=True)
@@ -140,7 +142,14 @@ def declare_supervisor(node: Node) -> SupervisorParams:
     response_service = str(_declare(
         node, "response_service", "",
         "std_srvs/Trigger service called once per Critical control failure; empty disables"))
-    return SupervisorParams(common, error_after_s, confirm_count, response_topic, response_service)
+    incident_plan = str(_declare(node, "incident_plan", str(shipped_file("policies/incident_response.yaml")),
+                                 "Incident response plan YAML (playbooks the supervisor executes)"))
+    incident_dir = str(_declare(node, "incident_dir", "",
+                                "Directory of incident records and evidence "
+                                "(default <keystore>/.cobot_security/incidents)"))
+    return SupervisorParams(common, error_after_s, confirm_count, response_topic, response_service,
+                            Path(incident_plan),
+                            Path(incident_dir) if incident_dir else common.keystore / ".cobot_security" / "incidents")
 
 
 def declare_keystore_manager(node: Node) -> KeystoreManagerParams:

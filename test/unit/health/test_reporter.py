@@ -14,11 +14,14 @@ from cobot_security.health.reporter import ReporterConfig, collect_findings, col
 from cobot_security.keystore.evidence import record_verify_result
 from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.policy.model import WorkcellPolicy
-from cobot_security.status import Level, worst
+from cobot_security.scan.results import scan_results_dir, store_scan_result
+from cobot_security.status import Finding, Level, worst
 
 KEYSTORE_CHECKS = {checks.CERT_EXPIRY, checks.CERT_CHAIN, checks.PERMISSIONS_VALIDITY, checks.GOVERNANCE,
                    checks.CRL, checks.KEY_MODES, checks.KEYSTORE_INTEGRITY, checks.SECURITY_ENV,
                    checks.DISCOVERY_EXPOSURE, checks.ENFORCEMENT_PROOF, checks.AUDIT_LOG}
+#: Published from stored scans (ERROR "no stored result" until a scan is stored).
+SCAN_CHECKS = {checks.OPCUA_ENDPOINTS, checks.SERVICE_EXPOSURE}
 
 
 def secure_env(layout: KeystoreLayout) -> dict[str, str]:
@@ -29,7 +32,7 @@ def secure_env(layout: KeystoreLayout) -> dict[str, str]:
 def test_offline_runs_every_probe_but_graph(layout: KeystoreLayout, policy: WorkcellPolicy,
                                             issued: dt.datetime) -> None:
     found = collect_offline_findings(layout.root, policy, issued, {}, os.getuid(), "host1")
-    assert {f.check for f in found} == KEYSTORE_CHECKS
+    assert {f.check for f in found} == KEYSTORE_CHECKS | SCAN_CHECKS
     by_check = {f.check: f for f in found if f.subject in ("host1", "keystore")}
     assert by_check[checks.SECURITY_ENV].level == Level.ERROR  # no ROS_SECURITY_* given
     assert by_check[checks.KEYSTORE_INTEGRITY].level == Level.OK
@@ -37,11 +40,15 @@ def test_offline_runs_every_probe_but_graph(layout: KeystoreLayout, policy: Work
 
 def test_healthy_cell_with_graph(layout: KeystoreLayout, policy: WorkcellPolicy, issued: dt.datetime) -> None:
     record_verify_result(layout, passed=True, checks=4, failures=0, domain_id=0, now=issued)
+    for kind, check, target in (("opcua", checks.OPCUA_ENDPOINTS, "opc.tcp://cell:4840"),
+                                ("services", checks.SERVICE_EXPOSURE, "arm")):
+        store_scan_result(scan_results_dir(layout.root), kind, target,
+                          [Finding(check, target, Level.OK, "scanned")], issued)
     config = ReporterConfig(keystore=layout.root, policy=policy, expected_uid=os.getuid(), host="host1")
     graph = GraphFacts(nodes=(NodeFact("gripper", "/cell", "/gripper"),),
                        publishers=(("/cell/status", "/cell/gripper"),))
     found = collect_findings(config, issued + dt.timedelta(days=1), secure_env(layout), graph)
-    assert {f.check for f in found} == KEYSTORE_CHECKS | {checks.GRAPH_CONFORMANCE}
+    assert {f.check for f in found} == KEYSTORE_CHECKS | SCAN_CHECKS | {checks.GRAPH_CONFORMANCE}
     not_ok = [(f.name, f.message) for f in found if f.level != Level.OK]
     assert not_ok == []  # init now writes an empty CRL valid for crl_next_update (7 days)
     assert worst(f.level for f in found) == Level.OK

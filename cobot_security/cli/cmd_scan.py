@@ -17,6 +17,8 @@ from cobot_security.cli import options
 from cobot_security.cli.render import table
 from cobot_security.clock import utc_now
 from cobot_security.errors import InputError
+from cobot_security.network.load import load_network
+from cobot_security.network.model import NetworkPolicy
 from cobot_security.resources import shipped_file
 from cobot_security.scan import services
 from cobot_security.scan.results import finding_to_json, scan_results_dir, store_scan_result
@@ -65,6 +67,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help=f"simultaneous connections (max {services.MAX_CONCURRENCY})")
     svc.add_argument("--rate", type=float, default=50.0,
                      help=f"connection starts per second (max {services.MAX_RATE:g})")
+    svc.add_argument("--network", type=Path, default=None, metavar="FILE",
+                     help=f"compare open ports with the conduits of this network file (default: the "
+                     f"package's {NETWORK_FILE} when present); its hosts may be scanned")
+    svc.add_argument("--no-network", action="store_true",
+                     help="judge open ports without the network file (no conduit comparison)")
     _add_common(svc, 2.0)
     svc.set_defaults(run=run_services)
 
@@ -73,6 +80,8 @@ def _configured_hosts(args: argparse.Namespace) -> frozenset[str]:
     files = list(args.hosts_from or [])
     if not files and shipped_file(NETWORK_FILE).exists():
         files.append(shipped_file(NETWORK_FILE))
+    if getattr(args, "network", None) is not None and not getattr(args, "no_network", False):
+        files.append(args.network)
     hosts: set[str] = set()
     for path in files:
         hosts |= services.read_configured_hosts(path)
@@ -124,10 +133,26 @@ def _ports(args: argparse.Namespace, catalog: services.ServiceCatalog) -> list[i
     return sorted(ports)
 
 
+def _network(args: argparse.Namespace) -> NetworkPolicy | None:
+    """The network file to compare with: ``--network``, else the shipped one when present; None with
+    ``--no-network`` or when there is none.
+    """
+    if args.no_network:
+        return None
+    path = args.network
+    if path is None:
+        if not shipped_file(NETWORK_FILE).exists():
+            return None
+        path = shipped_file(NETWORK_FILE)
+    # Domain ids only size the DDS (UDP) conduits, which a TCP scan does not compare: any will do.
+    return load_network(path, default_domain_ids=(0,))
+
+
 def run_services(args: argparse.Namespace) -> int:
     """Scan the given hosts for catalogued controller services."""
     catalog = services.load_service_catalog(args.catalog or shipped_file(CATALOG_FILE))
     limits = services.ScanLimits(args.concurrency, args.rate, args.timeout).validate()
+    network = _network(args)
     services.check_targets(args.hosts, _configured_hosts(args), args.allow_adhoc)
-    findings = services.scan_services(args.hosts, _ports(args, catalog), catalog, limits)
+    findings = services.scan_services(args.hosts, _ports(args, catalog), catalog, limits, network)
     return _finish(args, "services", list(dict.fromkeys(args.hosts)), findings)

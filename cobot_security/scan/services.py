@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
@@ -34,6 +35,9 @@ from cobot_security.yaml_source import (
     read_yaml_file,
     require_key,
 )
+
+if TYPE_CHECKING:
+    from cobot_security.network.model import NetworkPolicy
 
 __all__ = [
     "Authentication",
@@ -418,9 +422,13 @@ def judge_exposure(results: Sequence[PortResult], catalog: ServiceCatalog) -> li
 
 
 def scan_services(
-    hosts: Sequence[str], ports: Sequence[int], catalog: ServiceCatalog, limits: ScanLimits
+    hosts: Sequence[str], ports: Sequence[int], catalog: ServiceCatalog, limits: ScanLimits,
+    network: NetworkPolicy | None = None,
 ) -> list[Finding]:
     """Scan ``ports`` of ``hosts`` within ``limits`` and judge the result (targets checked by the caller).
+
+    With ``network``, each host's results are compared with the exposure its conduits allow
+    (:func:`cobot_security.scan.exposure.compare_with_conduits`); without, :func:`judge_exposure`.
 
     :raises InputError: for limits outside their caps or a port outside 1-65535.
     """
@@ -428,4 +436,13 @@ def scan_services(
     for port in ports:
         if not 1 <= port <= 65535:
             raise InputError(None, "--ports", "ports 1-65535", str(port))
-    return judge_exposure(asyncio.run(scan_ports(list(hosts), list(ports), limits)), catalog)
+    results = asyncio.run(scan_ports(list(hosts), list(ports), limits))
+    if network is None:
+        return judge_exposure(results, catalog)
+    from cobot_security.scan.exposure import compare_with_conduits  # exposure imports this module
+
+    findings: list[Finding] = []
+    for host in dict.fromkeys(r.host for r in results):
+        findings += compare_with_conduits(network, host, [r for r in results if r.host == host], catalog,
+                                          scanned_ports=ports)
+    return findings

@@ -384,4 +384,8 @@ def _write_reports(config: DemoConfig, monitor: _Monitor, outcome: DemoOutcome, 
     paths["html"].write_text(render_html(report, "Secure-workcell demo: cell security posture",
                                          tuple(outcome.timeline)))
     printer.say("reports: " + ", ".join(str(p) for p in paths.values()))
+    incidents = body.get("incidents_open") or []
+    if incidents:
+        printer.say(f"the supervisor's playbooks opened {len(incidents)} incident(s): "
+                    f"cobot-security incident list --keystore {config.work_dir / 'scenario-keystore'}")
     return paths

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from lxml import html
 
+from cobot_security.incident.incidents import IncidentStore
+
 REPO = Path(__file__).resolve().parent.parent.parent
 
 
@@ -71,3 +73,9 @@ def test_demo_runs_the_scenario_and_writes_the_report(tmp_path: Path) -> None:
     # Honest gap: the PyPI rclpy runs without DDS Security.
     assert "ROS_SECURITY_ENABLE" in controls["encryption_in_transit"]["reason"]
     assert (work / "posture.md").read_text().count("|") > 20
+    # The supervisor's playbooks opened incidents for the scenario's events, each once.
+    incidents = IncidentStore(work / "scenario-keystore" / ".cobot_security" / "incidents").list()
+    triggers = [incident.trigger for incident in incidents]
+    assert "unknown_node" in triggers and "integrity_violation" in triggers
+    assert triggers.count("unknown_node") == 1
+    assert set(report["incidents_open"]) >= {i.id for i in incidents if i.trigger == "unknown_node"}

@@ -29,9 +29,9 @@ def create_demo_node(node_name: str = "demo_node", **kwargs: Any) -> Any:
 
     node = Node(node_name, **kwargs)
     read_only = ParameterDescriptor(read_only=True)
-    publish = node.declare_parameter("publish", [""], read_only).value or []
-    subscribe = node.declare_parameter("subscribe", [""], read_only).value or []
-    period = node.declare_parameter(
+    publish: list[str] = node.declare_parameter("publish", [""], read_only).value or []
+    subscribe: list[str] = node.declare_parameter("subscribe", [""], read_only).value or []
+    period: object = node.declare_parameter(
         "period_s", 1.0, ParameterDescriptor(read_only=True, dynamic_typing=True)).value
     if isinstance(period, bool) or not isinstance(period, (int, float)) or not period > 0:
         raise InputError(None, "period_s", "a positive number of seconds", repr(period))
@@ -60,7 +60,7 @@ def main(args: Sequence[str] | None = None) -> int:
     import rclpy
     from rclpy.executors import ExternalShutdownException
 
-    rclpy.init(args=args)
+    rclpy.init(args=list(args) if args is not None else None)
     node = None
     try:
         node = create_demo_node()

@@ -149,7 +149,10 @@ def rolling_restart_handler(
     Under DDS Security the launch process itself joins the graph, so it needs an enclave that may
     subscribe ``health_topic`` (``ROS_SECURITY_ENCLAVE_OVERRIDE``; see docs/launch.md).
     """
-    from launch import Event, EventHandler
+    # The defining modules (re-exported by ``launch``): same objects, and not shadowed for type
+    # checkers by this repository's top-level ``launch/`` directory of launch files.
+    from launch.event import Event
+    from launch.event_handler import EventHandler
     from launch.actions import EmitEvent, OpaqueFunction, RegisterEventHandler
     from launch.event_handlers import OnProcessExit
     from launch.events import matches_action

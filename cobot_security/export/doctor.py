@@ -129,16 +129,17 @@ def fetch_report(timeout_s: float = SERVICE_TIMEOUT_S) -> tuple[PostureReport | 
         node = rclpy.create_node("cobot_security_doctor", context=context,
                                  start_parameter_services=False, enable_rosout=False)
         try:
-            client = node.create_client(Trigger, REPORT_SERVICE)
+            client: Any = node.create_client(Trigger, REPORT_SERVICE)  # std_srvs ships no type hints
             if not client.wait_for_service(timeout_sec=timeout_s):
                 return None, f"service {REPORT_SERVICE} not available within {timeout_s}s"
             future = client.call_async(Trigger.Request())
             executor = rclpy.executors.SingleThreadedExecutor(context=context)
             executor.add_node(node)
             executor.spin_until_future_complete(future, timeout_sec=timeout_s)
-            if not future.done() or future.result() is None:
+            response = future.result() if future.done() else None
+            if response is None:
                 return None, f"no answer from {REPORT_SERVICE} within {timeout_s}s"
-            return parse_report_message(future.result().message), ""
+            return parse_report_message(response.message), ""
         finally:
             node.destroy_node()
     except Exception as exc:  # noqa: BLE001 - a doctor plugin reports, it never crashes ros2 doctor

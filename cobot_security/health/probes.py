@@ -165,7 +165,7 @@ def _permissions_finding(
     layout: KeystoreLayout, policy: WorkcellPolicy, enclave: Enclave, now: _dt.datetime
 ) -> Finding:
     directory = layout.enclave_dir(enclave.path)
-    values = (("enclave", enclave.path),)
+    values: tuple[tuple[str, str], ...] = (("enclave", enclave.path),)
 
     def error(message: str) -> Finding:
         return Finding(checks.PERMISSIONS_VALIDITY, enclave.path, Level.ERROR, message, values)

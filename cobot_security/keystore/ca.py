@@ -39,10 +39,13 @@ CA_KINDS: tuple[str, ...] = ("identity", "permissions")
 
 
 class CaPair(Protocol):
-    """A CA certificate with its private key (store's ``_CaPair``)."""
+    """A CA certificate with its private key (store's frozen ``_CaPair``; read-only)."""
 
-    cert: x509.Certificate
-    key: pki.PrivateKey
+    @property
+    def cert(self) -> x509.Certificate: ...
+
+    @property
+    def key(self) -> pki.PrivateKey: ...
 
 
 @dataclass(frozen=True)

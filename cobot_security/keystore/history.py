@@ -217,7 +217,7 @@ def version_problem(version: HistoryVersion, identity_ca: x509.Certificate, now:
         return "certificate is not issued by the current identity CA"
     if layout is not None and _revoked(layout, cert):
         return "certificate serial is revoked in public/crl.pem"
-    if key.public_key().public_numbers() != cert.public_key().public_numbers():
+    if not pki.key_matches_certificate(key, cert):
         return "key.pem does not belong to cert.pem"
     if not (version.directory / PERMISSIONS_XML).is_file():
         return "permissions.xml missing"

@@ -176,6 +176,17 @@ def load_certificate(pem: bytes, source: Path) -> x509.Certificate:
         raise KeystoreError(source, "expected a PEM X.509 certificate") from None
 
 
+def key_matches_certificate(key: PrivateKey, cert: x509.Certificate) -> bool:
+    """Whether ``cert`` carries the public half of ``key`` (same public numbers).
+
+    A certificate whose key is neither EC nor RSA cannot match a keystore private key.
+    """
+    cert_key = cert.public_key()
+    if not isinstance(cert_key, (ec.EllipticCurvePublicKey, rsa.RSAPublicKey)):
+        return False
+    return key.public_key().public_numbers() == cert_key.public_numbers()
+
+
 def certificate_pem(cert: x509.Certificate) -> bytes:
     """PEM bytes of ``cert``."""
     return cert.public_bytes(serialization.Encoding.PEM)

@@ -370,7 +370,7 @@ class Keystore:
         if not key_path.exists():
             raise KeystoreError(key_path, "expected the CA private key here to issue enclaves, found none")
         key = pki.load_private_key(self._read(key_path), self._passphrase, key_path)
-        if key.public_key().public_numbers() != cert.public_key().public_numbers():
+        if not pki.key_matches_certificate(key, cert):
             raise KeystoreError(key_path, f"expected the private key of {cert_path.name}, got another key")
         return _CaPair(cert, key)
 

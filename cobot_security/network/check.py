@@ -84,7 +84,7 @@ def _parse(ruleset_json: Mapping[str, Any] | str, source: str) -> list[Mapping[s
 
 
 def _addresses(right: Any) -> frozenset[str]:
-    values = right.get("set") if isinstance(right, Mapping) and "set" in right else [right]
+    values: Any = right.get("set") if isinstance(right, Mapping) and "set" in right else [right]
     result = set()
     for value in values:
         if isinstance(value, Mapping) and "prefix" in value:
@@ -98,7 +98,7 @@ def _addresses(right: Any) -> frozenset[str]:
 
 
 def _ports(right: Any) -> frozenset[int]:
-    values = right.get("set") if isinstance(right, Mapping) and "set" in right else [right]
+    values: Any = right.get("set") if isinstance(right, Mapping) and "set" in right else [right]
     result: set[int] = set()
     for value in values:
         if isinstance(value, Mapping) and "range" in value:
@@ -121,7 +121,8 @@ def _rule_shape(expr: list[Any]) -> dict[str, Any]:
         match = item.get("match")
         if not isinstance(match, Mapping):
             continue
-        left, right = match.get("left"), match.get("right")
+        left: Any = match.get("left")
+        right: Any = match.get("right")
         if isinstance(left, Mapping) and "payload" in left:
             payload = left["payload"]
             if payload.get("field") == "dport":

@@ -99,11 +99,11 @@ def _read_dds(node: Node | None, ctx: YamlContext,
     discovery = DiscoveryRange.SUBNET
     if "discovery_range" in keys:
         rnode = keys["discovery_range"][1]
-        value = read_string(rnode, ctx.child("discovery_range"), "SUBNET or LOCALHOST")
+        range_name = read_string(rnode, ctx.child("discovery_range"), "SUBNET or LOCALHOST")
         try:
-            discovery = DiscoveryRange(value)
+            discovery = DiscoveryRange(range_name)
         except ValueError:
-            raise ctx.child("discovery_range").error(rnode, "SUBNET or LOCALHOST", repr(value)) from None
+            raise ctx.child("discovery_range").error(rnode, "SUBNET or LOCALHOST", repr(range_name)) from None
     return domain_ids, participants, discovery
 
 

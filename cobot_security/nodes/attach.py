@@ -17,6 +17,7 @@ from pathlib import Path
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
+from rclpy.timer import Timer
 
 from cobot_security.clock import utc_now
 from cobot_security.health import checks
@@ -58,7 +59,7 @@ class HealthReportingHandle:
     enclave: str
     keystore: Path
     policy_path: Path
-    timer: object = None
+    timer: Timer | None = None
     publishers: tuple = field(default=())
     host: str = field(default_factory=socket.gethostname)
     warn_days: int = 30

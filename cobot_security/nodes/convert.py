@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import re
 from collections.abc import Iterable
+from typing import SupportsInt, cast
 
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -140,7 +141,7 @@ def _text(value: object) -> str:
 
 
 def _level(value: object) -> Level:
-    return value if isinstance(value, Level) else Level(int(value))  # type: ignore[arg-type]
+    return value if isinstance(value, Level) else Level(int(cast("str | SupportsInt", value)))
 
 
 def result_to_status(result: ControlResult, host: str) -> DiagnosticStatus:

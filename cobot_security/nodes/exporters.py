@@ -17,6 +17,7 @@ import os
 import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.exceptions import ParameterException
@@ -56,7 +57,7 @@ class ExportConfig:
     metrics_addr: str = "127.0.0.1"
 
 
-def _declare(node: Node, name: str, default: object, description: str) -> object:
+def _declare(node: Node, name: str, default: object, description: str) -> Any:
     try:
         return node.declare_parameter(
             name, default, ParameterDescriptor(description=description, read_only=True)).value

@@ -12,6 +12,7 @@ import os
 import socket
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
@@ -56,7 +57,7 @@ def config_error(host: str, message: str) -> Finding:
 class HealthReporterNode(Node):
     """Timer → probes → DiagnosticArray on /cobot_security/health and /diagnostics."""
 
-    def __init__(self, node_name: str = "health_reporter", **kwargs: object) -> None:
+    def __init__(self, node_name: str = "health_reporter", **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
         self.params: ReporterParams = declare_reporter(self)
         self.host = socket.gethostname()
@@ -113,7 +114,7 @@ class HealthReporterNode(Node):
 
 def run_node(factory: Callable[[], Node], args: Sequence[str] | None) -> int:
     """Init rclpy, spin the node until SIGINT/SIGTERM, shut down quietly; the process exit code."""
-    rclpy.init(args=args)
+    rclpy.init(args=list(args) if args is not None else None)
     node = None
     code = 0
     try:

@@ -20,6 +20,7 @@ import socket
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
@@ -64,7 +65,7 @@ RESTART_HOLD_S = 30.0
 class KeystoreManagerNode(Node):
     """Timer → reconcile → cert_rotation / restart_required statuses; rotate_due and get_status services."""
 
-    def __init__(self, node_name: str = "keystore_manager", **kwargs: object) -> None:
+    def __init__(self, node_name: str = "keystore_manager", **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
         self.params: KeystoreManagerParams = declare_keystore_manager(self)
         self.host = socket.gethostname()

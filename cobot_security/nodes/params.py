@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rcl_interfaces.msg import IntegerRange, ParameterDescriptor
 from rclpy.exceptions import ParameterException
@@ -71,10 +72,15 @@ def _descriptor(description: str, *, seconds: bool = False, int_min: int | None 
     return desc
 
 
-def _declare(node: Node, name: str, default: object, description: str, **kw: object) -> object:
-    """Declare one read-only parameter; a wrong type or range is an InputError (exit 2)."""
+def _declare(node: Node, name: str, default: object, description: str, *, seconds: bool = False,
+             int_min: int | None = None) -> Any:
+    """Declare one read-only parameter; a wrong type or range is an InputError (exit 2).
+
+    The value is whatever rclpy holds for the parameter (typed by ``default`` unless ``seconds``).
+    """
     try:
-        return node.declare_parameter(name, default, _descriptor(description, **kw)).value
+        return node.declare_parameter(
+            name, default, _descriptor(description, seconds=seconds, int_min=int_min)).value
     except ParameterException as exc:
         raise InputError(None, name, f"a value like {default!r}", str(exc).split(". Reason:")[0]) from exc
 

@@ -20,8 +20,10 @@ import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.client import Client
 from rclpy.node import Node
 from rclpy.task import Future
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
@@ -75,7 +77,7 @@ ALERTS_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE,
 class SupervisorNode(Node):
     """Health in → ReporterTracker → evaluate_posture → posture, alerts, hooks, get_report."""
 
-    def __init__(self, node_name: str = "supervisor", **kwargs: object) -> None:
+    def __init__(self, node_name: str = "supervisor", **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
         self.params: SupervisorParams = declare_supervisor(self)
         self.host = socket.gethostname()
@@ -113,7 +115,7 @@ class SupervisorNode(Node):
             self.create_publisher(String, self.params.response_topic, RESPONSE_QOS)
             if self.params.response_topic else None
         )
-        self._response_client = (
+        self._response_client: Client[Any, Any] | None = (
             self.create_client(Trigger, self.params.response_service) if self.params.response_service else None
         )
         self.create_subscription(DiagnosticArray, HEALTH_TOPIC, self._on_health, 100)
@@ -314,7 +316,7 @@ class SupervisorNode(Node):
 
         def done(fut: Future) -> None:
             try:
-                response = fut.result()
+                response: Any = fut.result()  # std_srvs/Trigger.Response (no type hints)
                 result = "done" if response.success else "failed"
                 engine.record(due.incident_id, due.step, due.action, result,
                               f"{due.target} answered success={response.success}: {response.message}"[:500],
@@ -336,8 +338,10 @@ class SupervisorNode(Node):
         msg.header.stamp = to_stamp(now)
         msg.status = [transition_to_status(t, self.host) for t in transitions]
         self._alerts_pub.publish(msg)
+        catalog = self.catalog
+        assert catalog is not None, "alerts come from a report, and evaluate() reports only with a catalog"
         for transition in transitions:
-            critical = is_critical_failure(transition, self.catalog)
+            critical = is_critical_failure(transition, catalog)
             self.exporters.on_alert(transition, critical)
             if critical:
                 self._respond(transition, now)
@@ -379,7 +383,7 @@ class SupervisorNode(Node):
 
     def _on_response_done(self, future: Future) -> None:
         try:
-            response = future.result()
+            response: Any = future.result()  # std_srvs/Trigger.Response (no type hints)
             self.get_logger().info(f"response service answered success={response.success}: {response.message}")
         except Exception as exc:  # noqa: BLE001
             self.get_logger().error(f"response service call failed: {exc}")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Callable
+from typing import Any, cast
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
@@ -78,6 +79,11 @@ def _parse(data: bytes, source: str) -> etree._Element:
     return parse_xml(data, source)
 
 
+def _line(element: etree._Element) -> int | None:
+    """The element's source line (lxml-stubs declare ``sourceline`` untyped; lxml gives ``int | None``)."""
+    return cast("int | None", element.sourceline)
+
+
 def _origin(element: etree._Element, default: str) -> str:
     for node in (element, *element.iterancestors()):
         value = node.get(_ORIGIN)
@@ -88,7 +94,7 @@ def _origin(element: etree._Element, default: str) -> str:
 
 def _include_target(include: etree._Element, file: Path, state: _Includes) -> Path:
     href = include.get("href") or ""
-    where = (str(file), "xi:include", include.sourceline)
+    where = (str(file), "xi:include", _line(include))
     parsed = urlsplit(href)
     if not href or parsed.scheme or parsed.netloc or PurePosixPath(parsed.path).is_absolute() or parsed.query:
         raise PolicyError(where[0], where[1], "a relative href to a local file", repr(href), where[2])
@@ -107,7 +113,7 @@ def _expand_includes(root: etree._Element, file: Path, state: _Includes, stack: 
     tags = [f"{{{ns}}}include" for ns in _XINCLUDE_NAMESPACES]
     for include in list(root.iter(*tags)):
         target = _include_target(include, file, state)
-        line = include.sourceline
+        line = _line(include)
         if target in stack or len(stack) >= _MAX_INCLUDE_DEPTH:
             raise PolicyError(file, "xi:include", "no recursive or deeper than 16 includes", str(target), line)
         try:
@@ -170,11 +176,11 @@ def _checked_name(validate: Callable[[str, NameContext], str], value: str, where
 
 
 def _where(element: etree._Element, source: str, field_name: str) -> NameContext:
-    return NameContext(file=_origin(element, source), field=field_name, line=element.sourceline)
+    return NameContext(file=_origin(element, source), field=field_name, line=_line(element))
 
 
 def _error(element: etree._Element, source: str, field_name: str, expected: str, got: str) -> PolicyError:
-    return PolicyError(_origin(element, source), field_name, expected, got, element.sourceline)
+    return PolicyError(_origin(element, source), field_name, expected, got, _line(element))
 
 
 def _children(element: etree._Element) -> list[etree._Element]:
@@ -184,7 +190,9 @@ def _children(element: etree._Element) -> list[etree._Element]:
 
 def _attributes(element: etree._Element) -> dict[str, str]:
     """The element's own attributes (XInclude's xml:base and our origin marker left out)."""
-    return {key: value for key, value in element.attrib.items() if key not in (_XML_BASE, _ORIGIN)}
+    # lxml-stubs type attribute keys and values as str | bytes; under Python 3 lxml returns str.
+    items = cast("list[tuple[str, str]]", element.attrib.items())
+    return {key: value for key, value in items if key not in (_XML_BASE, _ORIGIN)}
 
 
 def _profile_section(section: etree._Element, label: str, source: str, grants: _ProfileGrants) -> None:
@@ -230,7 +238,7 @@ def _profile(profile: etree._Element, label: str, source: str) -> tuple[NodeGran
     node = NodeGrants(
         name=name,
         namespace=namespace,
-        line=profile.sourceline,
+        line=_line(profile),
         **{key: tuple(values) for key, values in grants.allowed.items()},
     )
     return node, grants.denied
@@ -244,9 +252,10 @@ def _check_denies(enclave: Enclave, denies: list[tuple[NodeGrants, _Deny]]) -> N
     """Refuse every DENY that could take away something the enclave's ALLOW rules grant."""
     allowed = compute_dds_grants(enclave)
     for node, deny in denies:
+        denied_field: dict[str, Any] = {deny.grant_field: deny.names}
         probe = Enclave(
             path=enclave.path,
-            nodes=(NodeGrants(name=node.name, namespace=node.namespace, **{deny.grant_field: deny.names}),),
+            nodes=(NodeGrants(name=node.name, namespace=node.namespace, **denied_field),),
             builtins=False,
         )
         denied = compute_dds_grants(probe)
@@ -264,7 +273,7 @@ def _check_denies(enclave: Enclave, denies: list[tuple[NodeGrants, _Deny]]) -> N
                 "no DENY that narrows an ALLOW (the allow-list model cannot express it; list the allowed"
                 " names explicitly instead)",
                 f"DENY of {', '.join(deny.names)} overlapping the allowed DDS topic {clash[0]}",
-                deny.element.sourceline,
+                _line(deny.element),
             )
 
 
@@ -289,7 +298,7 @@ def _enclave(element: etree._Element, source: str, builtins: bool) -> Enclave:
         denies.extend((node, deny) for deny in denied)
     if not nodes:
         raise _error(children[0], source, f"{label}/profiles", "at least one <profile>", "none")
-    enclave = Enclave(path=path, nodes=tuple(nodes), builtins=builtins, line=element.sourceline)
+    enclave = Enclave(path=path, nodes=tuple(nodes), builtins=builtins, line=_line(element))
     _check_denies(enclave, denies)
     return enclave
 
@@ -327,14 +336,14 @@ def import_sros2_policy_bytes(
     file = Path(source).resolve()
     _expand_includes(root, file, _Includes(root_dir=file.parent), (file,))
     if root.tag != "policy":
-        raise PolicyError(source, "policy", "a <policy> root element", f"<{root.tag}>", root.sourceline)
+        raise PolicyError(source, "policy", "a <policy> root element", f"<{root.tag}>", _line(root))
     version = root.get("version")
     if version != SROS2_POLICY_VERSION:
-        raise PolicyError(source, "policy/@version", f'"{SROS2_POLICY_VERSION}"', repr(version), root.sourceline)
+        raise PolicyError(source, "policy/@version", f'"{SROS2_POLICY_VERSION}"', repr(version), _line(root))
     children = _children(root)
     if [child.tag for child in children] != ["enclaves"]:
         raise PolicyError(
-            source, "policy", "exactly one <enclaves> element", repr([c.tag for c in children]), root.sourceline
+            source, "policy", "exactly one <enclaves> element", repr([c.tag for c in children]), _line(root)
         )
     enclaves = []
     for element in _children(children[0]):
@@ -342,7 +351,7 @@ def import_sros2_policy_bytes(
             raise _error(element, source, "policy/enclaves", "<enclave>", f"<{element.tag}>")
         enclaves.append(_enclave(element, source, builtins))
     if not enclaves:
-        raise PolicyError(source, "policy/enclaves", "at least one <enclave>", "none", children[0].sourceline)
+        raise PolicyError(source, "policy/enclaves", "at least one <enclave>", "none", _line(children[0]))
     check_enclave_set(enclaves, source)
     return WorkcellPolicy(
         version=SCHEMA_VERSION,

@@ -10,6 +10,8 @@ import datetime as _dt
 import html
 import json
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+from typing import Any, cast
 
 from cobot_security import __version__
 from cobot_security.errors import InputError
@@ -59,9 +61,9 @@ def report_from_dict(data: dict[str, object]) -> PostureReport:
                 level=Level[str(c["level"])], reason=str(c["reason"]),
                 evidence=tuple(str(e) for e in c["evidence"]), references=tuple(str(r) for r in c["references"]),
             )
-            for c in data["controls"]  # type: ignore[union-attr]
+            for c in cast("Iterable[Any]", data["controls"])  # a wrong shape raises TypeError below
         )
-        return PostureReport(results=results, score=int(data["score"]),  # type: ignore[arg-type]
+        return PostureReport(results=results, score=int(cast(Any, data["score"])),
                              level=Level[str(data["level"])],
                              evaluated_at=_dt.datetime.fromisoformat(str(data["evaluated_at"])))
     except (KeyError, TypeError, ValueError) as exc:

@@ -42,7 +42,8 @@ _TRUSTED_AUTH = frozenset({Authentication.CERTIFICATE, Authentication.KEY})
 class OpenPortLike(TypingProtocol):
     """What the comparison reads of a port result: its number (``banner``/``open`` when present)."""
 
-    port: int
+    @property
+    def port(self) -> int: ...
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,9 @@ from __future__ import annotations
 import datetime as _dt
 import re
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
+from typing import TypeVar
 
 import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
@@ -28,6 +30,7 @@ __all__ = [
     "line_of",
     "parse_duration",
     "read_boolean",
+    "read_choice",
     "read_date",
     "read_document",
     "read_duration",
@@ -238,6 +241,22 @@ def read_version(keys: dict[str, tuple[Node, Node]], root: Node, ctx: YamlContex
     if version != supported:
         raise ctx.child("version").error(version_node, f"version {supported}", str(version))
     return version
+
+
+E = TypeVar("E", bound=Enum)
+
+
+def read_choice(node: Node, ctx: YamlContext, choices: type[E], expected: str | None = None) -> E:
+    """A string that must be one of the values of the Enum ``choices`` (the one place enums are read).
+
+    :raises InputError: (as the context's error type) naming the allowed values.
+    """
+    wanted = expected or "one of " + ", ".join(str(c.value) for c in choices)
+    text = read_string(node, ctx, wanted)
+    try:
+        return choices(text)
+    except ValueError:
+        raise ctx.error(node, wanted, repr(text)) from None
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from cobot_security.yaml_source import (
     YamlContext,
     describe_node,
     line_of,
+    read_choice,
     read_document,
     read_integer,
     read_mapping,
@@ -98,12 +99,8 @@ def _read_dds(node: Node | None, ctx: YamlContext,
                                                   "participant ports below 65536", str(exc)) from None
     discovery = DiscoveryRange.SUBNET
     if "discovery_range" in keys:
-        rnode = keys["discovery_range"][1]
-        range_name = read_string(rnode, ctx.child("discovery_range"), "SUBNET or LOCALHOST")
-        try:
-            discovery = DiscoveryRange(range_name)
-        except ValueError:
-            raise ctx.child("discovery_range").error(rnode, "SUBNET or LOCALHOST", repr(range_name)) from None
+        discovery = read_choice(keys["discovery_range"][1], ctx.child("discovery_range"), DiscoveryRange,
+                                "SUBNET or LOCALHOST")
     return domain_ids, participants, discovery
 
 

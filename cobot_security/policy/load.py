@@ -40,6 +40,7 @@ from cobot_security.yaml_source import (
     line_of,
     parse_duration,
     read_boolean,
+    read_choice,
     read_duration,
     read_integer,
     read_mapping,
@@ -119,11 +120,8 @@ def _governance(node: Node, ctx: YamlContext) -> GovernanceOptions:
         pctx = ctx.child("protection")
         kinds = read_mapping(keys["protection"][1], pctx, _PROTECTION_KEYS)
         for kind, (_, value_node) in kinds.items():
-            kctx = pctx.child(kind)
-            text = read_string(value_node, kctx, "NONE, SIGN or ENCRYPT")
-            if text not in Protection.__members__:
-                raise kctx.error(value_node, "NONE, SIGN or ENCRYPT", repr(text))
-            options[f"{kind}_protection"] = Protection(text)
+            options[f"{kind}_protection"] = read_choice(value_node, pctx.child(kind), Protection,
+                                                        "NONE, SIGN or ENCRYPT")
     return GovernanceOptions(**options)  # type: ignore[arg-type]
 
 

@@ -18,6 +18,7 @@ from yaml.nodes import Node
 
 from cobot_security.health.checks import ALL_CHECKS
 from cobot_security.yaml_source import (
+    read_choice,
     read_document,
     YamlContext,
     line_of,
@@ -127,13 +128,7 @@ def _control(node: Node, ctx: YamlContext) -> Control:
     keys = read_mapping(node, ctx, _CONTROL_KEYS, "a control mapping with id, title, priority, references")
     control_id = _snake_id(require_key(keys, "id", node, ctx)[1], ctx.child("id"), "control id")
     title = read_string(require_key(keys, "title", node, ctx)[1], ctx.child("title"), "a non-empty title")
-    priority_node = require_key(keys, "priority", node, ctx)[1]
-    choices = ", ".join(p.value for p in Priority)
-    priority_text = read_string(priority_node, ctx.child("priority"), f"one of {choices}")
-    try:
-        priority = Priority(priority_text)
-    except ValueError:
-        raise ctx.child("priority").error(priority_node, f"one of {choices}", repr(priority_text)) from None
+    priority = read_choice(require_key(keys, "priority", node, ctx)[1], ctx.child("priority"), Priority)
     references_node = require_key(keys, "references", node, ctx)[1]
     references = _string_list(references_node, ctx.child("references"), "references")
     if not references:

@@ -27,6 +27,7 @@ from cobot_security.yaml_source import (
     YamlContext,
     compose_yaml,
     line_of,
+    read_choice,
     read_document,
     read_integer,
     read_mapping,
@@ -131,13 +132,8 @@ def _service(node: Node, ctx: YamlContext) -> ServiceEntry:
     protocol = read_string(protocol_node, ctx.child("protocol"), "tcp or udp")
     if protocol not in ("tcp", "udp"):
         raise ctx.child("protocol").error(protocol_node, "tcp or udp", repr(protocol))
-    auth_node = require_key(keys, "authentication", node, ctx)[1]
-    choices = ", ".join(a.value for a in Authentication)
-    auth_text = read_string(auth_node, ctx.child("authentication"), f"one of {choices}")
-    try:
-        authentication = Authentication(auth_text)
-    except ValueError:
-        raise ctx.child("authentication").error(auth_node, f"one of {choices}", repr(auth_text)) from None
+    authentication = read_choice(require_key(keys, "authentication", node, ctx)[1], ctx.child("authentication"),
+                                 Authentication)
     refs_node = require_key(keys, "references", node, ctx)[1]
     rctx = ctx.child("references")
     references = tuple(read_string(item, rctx.item(i), "a non-empty reference")

@@ -14,7 +14,8 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import TypeVar
+from collections.abc import Callable
+from typing import Protocol, TypeVar
 
 import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
@@ -39,6 +40,7 @@ __all__ = [
     "read_scalar",
     "read_sequence",
     "read_string",
+    "read_unique_items",
     "read_version",
     "read_yaml_file",
     "require_key",
@@ -257,6 +259,42 @@ def read_choice(node: Node, ctx: YamlContext, choices: type[E], expected: str | 
         return choices(text)
     except ValueError:
         raise ctx.error(node, wanted, repr(text)) from None
+
+
+class _Identified(Protocol):
+    """An item parsed from a list entry: an ``id`` and the line it was defined on."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def line(self) -> int | None: ...
+
+
+T = TypeVar("T", bound=_Identified)
+
+
+def read_unique_items(node: Node, ctx: YamlContext, parse: Callable[[Node, YamlContext], T], what: str,
+                      *, non_empty: bool = False) -> list[T]:
+    """Parse every entry of a list with ``parse``, refusing an ``id`` that was already defined.
+
+    ``what`` names the entries (``control``, ``playbook``); ``non_empty`` fails closed on ``[]``.
+
+    :raises InputError: (as the context's error type) on a bad entry, a duplicate id or an empty list.
+    """
+    expected = f"a non-empty list of {what}s" if non_empty else f"a list of {what}s"
+    entries = read_sequence(node, ctx, expected)
+    if non_empty and not entries:
+        raise ctx.error(node, expected, "an empty list")
+    items: list[T] = []
+    for index, entry in enumerate(entries):
+        item = parse(entry, ctx.item(index))
+        for previous in items:
+            if previous.id == item.id:
+                raise ctx.item(index).child("id").error(
+                    entry, f"each {what} id once (first defined at line {previous.line})", repr(item.id))
+        items.append(item)
+    return items
 
 
 @dataclass(frozen=True)

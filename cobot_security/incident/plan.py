@@ -31,6 +31,7 @@ from cobot_security.yaml_source import (
     read_mapping,
     read_sequence,
     read_string,
+    read_unique_items,
     read_yaml_file,
     require_key,
 )
@@ -305,16 +306,9 @@ def load_plan_text(text: str, source: str) -> IncidentPlan:
     severity = _severity(require_key(keys, "severity", root, ctx)[1], ctx.child("severity"))
     stop_topic, drill_max_age, rate, max_attempts = _settings(require_key(keys, "settings", root, ctx)[1],
                                                               ctx.child("settings"))
-    pnode, pctx = require_key(keys, "playbooks", root, ctx)[1], ctx.child("playbooks")
     role_ids = {r.id for r in roles}
-    playbooks: list[Playbook] = []
-    for index, item in enumerate(read_sequence(pnode, pctx, "a list of playbooks")):
-        playbook = _playbook(item, pctx.item(index), role_ids)
-        for previous in playbooks:
-            if previous.id == playbook.id:
-                raise pctx.item(index).child("id").error(
-                    item, f"each playbook id once (first defined at line {previous.line})", repr(playbook.id))
-        playbooks.append(playbook)
+    playbooks = read_unique_items(require_key(keys, "playbooks", root, ctx)[1], ctx.child("playbooks"),
+                                  lambda item, ictx: _playbook(item, ictx, role_ids), "playbook")
     return IncidentPlan(PLAN_VERSION, name, roles, severity, tuple(playbooks), stop_topic, drill_max_age, rate,
                         max_attempts, source)
 

@@ -21,8 +21,8 @@ from cobot_security.yaml_source import (
     line_of,
     read_date,
     read_mapping,
-    read_sequence,
     read_string,
+    read_unique_items,
     read_yaml_file,
     require_key,
 )
@@ -96,18 +96,8 @@ def load_attestations_text(text: str, source: str) -> tuple[Attestation, ...]:
     document = read_document(text, source, _TOP_KEYS, "an attestations mapping with version and attestations",
                              ATTESTATIONS_VERSION)
     root, keys, ctx = document.root, document.keys, document.ctx
-    list_node = require_key(keys, "attestations", root, ctx)[1]
-    actx = ctx.child("attestations")
-    result: list[Attestation] = []
-    for index, item in enumerate(read_sequence(list_node, actx, "a list of attestations")):
-        attestation = _entry(item, actx.item(index))
-        for previous in result:
-            if previous.id == attestation.id:
-                raise actx.item(index).child("id").error(
-                    item, f"each attestation id once (first defined at line {previous.line})", repr(attestation.id)
-                )
-        result.append(attestation)
-    return tuple(result)
+    return tuple(read_unique_items(require_key(keys, "attestations", root, ctx)[1], ctx.child("attestations"),
+                                   _entry, "attestation"))
 
 
 def load_attestations(path: Path | str) -> tuple[Attestation, ...]:

@@ -25,6 +25,7 @@ from cobot_security.yaml_source import (
     read_mapping,
     read_sequence,
     read_string,
+    read_unique_items,
     read_yaml_file,
     require_key,
 )
@@ -168,21 +169,9 @@ def load_controls_text(text: str, source: str) -> ControlsCatalog:
     """
     document = read_document(text, source, _TOP_KEYS, "a catalog mapping with version and controls", CATALOG_VERSION)
     root, keys, ctx, version = document.root, document.keys, document.ctx, document.version
-    controls_node = require_key(keys, "controls", root, ctx)[1]
-    cctx = ctx.child("controls")
-    items = read_sequence(controls_node, cctx, "a non-empty list of controls")
-    if not items:
-        # Fail closed: an empty catalog would score nothing and hide everything.
-        raise cctx.error(controls_node, "a non-empty list of controls", "an empty list")
-    controls: list[Control] = []
-    for index, item in enumerate(items):
-        control = _control(item, cctx.item(index))
-        for previous in controls:
-            if previous.id == control.id:
-                raise cctx.item(index).child("id").error(
-                    item, f"each control id once (first defined at line {previous.line})", repr(control.id)
-                )
-        controls.append(control)
+    # Fail closed: an empty catalog would score nothing and hide everything.
+    controls = read_unique_items(require_key(keys, "controls", root, ctx)[1], ctx.child("controls"), _control,
+                                 "control", non_empty=True)
     return ControlsCatalog(version=version, controls=tuple(controls), source=source)
 
 

@@ -9,12 +9,10 @@ from pathlib import Path
 
 from cobot_security.cli import options
 from cobot_security.clock import utc_now
-from cobot_security.health.reporter import collect_offline_findings
-from cobot_security.incident.plan import check_plan_file
 from cobot_security.keystore.atomic import write_bytes_atomic
 from cobot_security.posture.attestations import load_attestations
 from cobot_security.posture.catalog import Priority, load_controls
-from cobot_security.posture.evaluate import evaluate_posture
+from cobot_security.posture.offline import evaluate_offline
 from cobot_security.posture.report import FORMATS, exit_code_for, render_report
 from cobot_security.resources import shipped_file
 
@@ -51,12 +49,11 @@ def run(args: argparse.Namespace) -> int:
     policy = options.read_policy(args)
     catalog = load_controls(args.controls or shipped_file("policies/posture_controls.yaml"))
     attestations = load_attestations(args.attestations or shipped_file("policies/attestations.yaml"))
-    now = utc_now()
-    findings = collect_offline_findings(options.keystore_path(args), policy, now, dict(os.environ), os.getuid(),
-                                        socket.gethostname())
-    plan_path = args.incident_plan or shipped_file("policies/incident_response.yaml")
-    findings += check_plan_file(plan_path, now, attestations)[1]
-    report = evaluate_posture(catalog, findings, attestations, now)
+    report = evaluate_offline(
+        catalog, tuple(attestations), policy, options.keystore_path(args),
+        args.incident_plan or shipped_file("policies/incident_response.yaml"),
+        utc_now(), dict(os.environ), os.getuid(), socket.gethostname(),
+    )
     text = render_report(report, args.format)
     print(text)
     if args.output is not None:

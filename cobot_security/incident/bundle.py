@@ -24,6 +24,7 @@ import hmac
 import io
 import json
 import tarfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -182,7 +183,8 @@ def _read_members(path: Path) -> dict[str, bytes] | BundleVerification:
                     return BundleVerification(False, first_bad=name, problem="member appears twice")
                 handle = tar.extractfile(info)
                 members[name] = handle.read() if handle is not None else b""
-    except (OSError, tarfile.TarError, EOFError) as exc:
+    except (OSError, tarfile.TarError, EOFError, zlib.error) as exc:
+        # A corrupted gzip stream may surface as zlib.error, not OSError: still bad input, never a traceback.
         raise InputError(path, None, "a readable .tar.gz evidence bundle", f"{type(exc).__name__}: {exc}") from None
     return members
 

@@ -105,3 +105,34 @@ def test_console_script_help() -> None:
     cmd = [str(script)] if script.exists() else [sys.executable, "-m", "cobot_security.cli.main"]
     result = subprocess.run(cmd + ["incident", "--help"], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0 and "verify-bundle" in result.stdout
+
+
+def test_every_corruption_of_a_bundle_is_refused_without_a_traceback(cli, example_keystore: Path,
+                                                                      tmp_path: Path) -> None:
+    """A flipped byte anywhere in the gzip stream is refused (exit 1 or 2, one line), never a crash.
+
+    The only flips that may pass are those that leave every member byte-identical (e.g. the gzip
+    trailer after the tar end marker, which tarfile never reads): the signed manifest vouches for members.
+    """
+    incident_id = _open_incident(example_keystore)
+    bundle = tmp_path / "evidence.tar.gz"
+    assert cli("incident", "export", incident_id, "-o", bundle, "--keystore", example_keystore).code == 0
+    original = bundle.read_bytes()
+    broken = tmp_path / "broken.tar.gz"
+    for offset in range(0, len(original), max(1, len(original) // 40)):
+        data = bytearray(original)
+        data[offset] ^= 0xFF
+        broken.write_bytes(bytes(data))
+        result = cli("incident", "verify-bundle", broken, "--keystore", example_keystore)
+        if result.code == 0:
+            assert _members(broken) == _members(bundle), offset
+            continue
+        assert result.code in (1, 2), (offset, result.err)
+        assert len(result.err_lines) == 1, offset
+
+
+def _members(path: Path) -> dict[str, bytes]:
+    import tarfile
+
+    with tarfile.open(path, "r:gz") as tar:
+        return {info.name: tar.extractfile(info).read() for info in tar if info.isfile()}

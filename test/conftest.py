@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ros_domains import lease_domain
 
 REPO = Path(__file__).resolve().parent.parent
 POLICIES = REPO / "policies"
@@ -36,3 +38,13 @@ def fixed_now() -> dt.datetime:
 def example_policy_path() -> Path:
     """The shipped example cell policy, exercised by tests as user data."""
     return POLICIES / "workcell.yaml"
+
+
+@pytest.fixture
+def domain_id() -> Iterator[int]:
+    """A ROS 2 / DDS domain id leased for this test alone (see ros_domains.py)."""
+    lease = lease_domain()
+    try:
+        yield lease.domain_id
+    finally:
+        lease.release()

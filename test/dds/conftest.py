@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import itertools
-import os
-
 import pytest
-
-_DOMAINS = itertools.count(20 + (os.getpid() % 50) * 4)
 
 
 @pytest.fixture
-def dds_domain() -> int:
-    """A DDS domain id (0..232) used by this test alone."""
-    return next(_DOMAINS) % 230
+def dds_domain(domain_id: int) -> int:
+    """A DDS domain id used by this test alone (leased, see test/ros_domains.py)."""
+    return domain_id

@@ -37,12 +37,12 @@ def _leftovers(marker: str) -> list[str]:
     return found
 
 
-def test_demo_runs_the_scenario_and_writes_the_report(tmp_path: Path) -> None:
+def test_demo_runs_the_scenario_and_writes_the_report(tmp_path: Path, domain_id: int) -> None:
     work = tmp_path / "work"
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROS_")}
     proc = subprocess.run(
         [*_cli(), "demo", "--keystore", str(tmp_path / "keystore"), "--work-dir", str(work),
-         "--duration", "30", "--domain-id", "187"],
+         "--duration", "30", "--domain-id", str(domain_id)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

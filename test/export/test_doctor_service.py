@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Iterator
 
@@ -19,13 +18,11 @@ from cobot_security.status import Level
 
 pytestmark = pytest.mark.ros
 
-_DOMAIN = 170 + os.getpid() % 30
-
 
 @pytest.fixture
-def served_report(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, object]]:
+def served_report(monkeypatch: pytest.MonkeyPatch, domain_id: int) -> Iterator[dict[str, object]]:
     """Serve get_report (the supervisor's JSON) from a node spinning in a thread; body is mutable."""
-    monkeypatch.setenv("ROS_DOMAIN_ID", str(_DOMAIN))
+    monkeypatch.setenv("ROS_DOMAIN_ID", str(domain_id))
     monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     body: dict[str, object] = json.loads(render_report(report(cert_level=Level.ERROR), "json"))
     ctx = rclpy.Context()
@@ -59,8 +56,8 @@ def test_fetch_report_from_the_service(served_report: dict[str, object]) -> None
     assert errors and errors[0].startswith("cert_lifetime")
 
 
-def test_fetch_report_times_out_without_a_supervisor(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ROS_DOMAIN_ID", str(_DOMAIN + 40))
+def test_fetch_report_times_out_without_a_supervisor(monkeypatch: pytest.MonkeyPatch, domain_id: int) -> None:
+    monkeypatch.setenv("ROS_DOMAIN_ID", str(domain_id))
     monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     rep, error = doctor.fetch_report(timeout_s=0.5)
     assert rep is None

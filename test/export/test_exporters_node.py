@@ -6,7 +6,6 @@ and the metrics are scraped over HTTP; on_alert / on_audit / on_incident reach a
 
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import Iterator
 
@@ -24,14 +23,12 @@ from cobot_security.status import Level
 
 pytestmark = pytest.mark.ros
 
-_DOMAIN = 200 + os.getpid() % 30
-
 
 @pytest.fixture
-def context() -> Iterator[rclpy.Context]:
+def context(domain_id: int) -> Iterator[rclpy.Context]:
     """A private rclpy context on its own domain, shut down afterwards."""
     ctx = rclpy.Context()
-    rclpy.init(context=ctx, domain_id=_DOMAIN)
+    rclpy.init(context=ctx, domain_id=domain_id)
     try:
         yield ctx
     finally:

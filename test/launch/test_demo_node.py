@@ -5,7 +5,6 @@ Runs on a private ROS_DOMAIN_ID (170+) with localhost discovery; every wait is b
 
 from __future__ import annotations
 
-import itertools
 import os
 import signal
 import subprocess
@@ -23,7 +22,6 @@ std_msgs_msg = pytest.importorskip("std_msgs.msg", reason="demo_node test needs 
 pytestmark = pytest.mark.ros
 
 REPO = Path(__file__).resolve().parents[2]
-_DOMAINS = itertools.count(170 + (os.getpid() % 6) * 10)
 
 
 def _command() -> list[str]:
@@ -34,8 +32,8 @@ def _command() -> list[str]:
 
 
 @pytest.fixture
-def domain(monkeypatch: pytest.MonkeyPatch) -> int:
-    value = 170 + (next(_DOMAINS) - 170) % 60
+def domain(monkeypatch: pytest.MonkeyPatch, domain_id: int) -> int:
+    value = domain_id
     for key in ("ROS_SECURITY_ENABLE", "ROS_SECURITY_STRATEGY", "ROS_SECURITY_KEYSTORE"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("ROS_DOMAIN_ID", str(value))

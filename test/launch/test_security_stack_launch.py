@@ -25,11 +25,13 @@ import launch_testing.actions  # noqa: E402
 import rclpy  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
+from ros_domains import lease_domain  # noqa: E402
 
 pytestmark = pytest.mark.launch
 
 REPO = Path(__file__).resolve().parents[2]
-DOMAIN_ID = str(200 + os.getpid() % 30)
+_DOMAIN_LEASE = lease_domain()  # held for the life of the test process
+DOMAIN_ID = str(_DOMAIN_LEASE.domain_id)
 EXECUTABLES = {
     "health_reporter": "cobot_security.nodes.health_reporter",
     "supervisor": "cobot_security.nodes.supervisor",

@@ -8,7 +8,6 @@ and listens from an rclpy node in the test process living in its own Context.  W
 
 from __future__ import annotations
 
-import itertools
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -20,8 +19,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from node_helpers import REPO, Listener, NodeProcess, make_keystore, utc_now  # noqa: E402
 
-_DOMAINS = itertools.count(150 + (os.getpid() % 4) * 20)
-
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test here starts real rclpy processes."""
@@ -31,9 +28,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture
-def ros_domain() -> int:
-    """A ROS_DOMAIN_ID used by this test alone (150..232)."""
-    return 150 + (next(_DOMAINS) - 150) % 83
+def ros_domain(domain_id: int) -> int:
+    """A ROS_DOMAIN_ID used by this test alone (leased, see test/ros_domains.py)."""
+    return domain_id
 
 
 @pytest.fixture

@@ -17,7 +17,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cobot_security.keystore.rotation import plan_rotation, rotate_enclaves  # noqa: E402
 from cobot_security.keystore.store import init_keystore  # noqa: E402
 from cobot_security.policy.model import (  # noqa: E402
-    Enclave, GovernanceOptions, Lifetimes, NodeGrants, WorkcellPolicy,
+    Enclave,
+    GovernanceOptions,
+    Lifetimes,
+    NodeGrants,
+    WorkcellPolicy,
 )
 
 

@@ -21,10 +21,9 @@ import threading
 import time
 from pathlib import Path
 
-from procstat import cpu_seconds, rss_mib
-
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from procstat import cpu_seconds, rss_mib
 from rclpy.executors import SingleThreadedExecutor
 from std_srvs.srv import Trigger
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-
 from typing import Any
 
 from cobot_security.errors import InputError

@@ -151,9 +151,9 @@ def rolling_restart_handler(
     """
     # The defining modules (re-exported by ``launch``): same objects, and not shadowed for type
     # checkers by this repository's top-level ``launch/`` directory of launch files.
+    from launch.actions import EmitEvent, OpaqueFunction, RegisterEventHandler
     from launch.event import Event
     from launch.event_handler import EventHandler
-    from launch.actions import EmitEvent, OpaqueFunction, RegisterEventHandler
     from launch.event_handlers import OnProcessExit
     from launch.events import matches_action
     from launch.events.process import ShutdownProcess

@@ -7,12 +7,12 @@ keystore:=/etc/cell/keystore policy:=/etc/cell/workcell.yaml domain_id:=42``
 
 import os
 
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 from cobot_security.launch_support import STACK_NODES, stack_defaults
+from launch import LaunchDescription
 
 ARGUMENTS = {
     "keystore": "Keystore directory (default $ROS_SECURITY_KEYSTORE, else keystores/default)",

@@ -8,13 +8,13 @@ without DDS Security (unsafe_no_security, warned) for an rmw without it, e.g. th
 import os
 from pathlib import Path
 
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, OpaqueFunction
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
 
 from cobot_security.launch_helpers import security_environment_actions, workcell_demo_actions
 from cobot_security.launch_support import stack_defaults
+from launch import LaunchDescription
 
 STACK = str(Path(__file__).resolve().parent / "security_stack.launch.py")
 FORWARDED = ("keystore", "policy", "controls", "attestations", "domain_id", "period_s", "stale_after_s")

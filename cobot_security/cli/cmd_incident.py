@@ -11,7 +11,7 @@ from cobot_security.cli import options, render
 from cobot_security.clock import utc_now
 from cobot_security.incident.bundle import export_bundle, verify_bundle
 from cobot_security.incident.drill import DEFAULT_VALID_DAYS, run_drill
-from cobot_security.incident.incidents import IncidentStore, close_incident, default_incident_dir
+from cobot_security.incident.incidents import IncidentStore, close_incident
 from cobot_security.incident.plan import load_plan
 from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.resources import shipped_file
@@ -77,7 +77,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _store(args: argparse.Namespace) -> IncidentStore:
-    directory = args.incident_dir or default_incident_dir(options.keystore_path(args))
+    directory = args.incident_dir or KeystoreLayout(options.keystore_path(args)).incidents_dir
     return IncidentStore(directory)
 
 

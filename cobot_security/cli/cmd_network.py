@@ -6,12 +6,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from cobot_security.atomic import write_bytes_atomic
 from cobot_security.cli import options
 from cobot_security.clock import utc_now
-from cobot_security.keystore.atomic import write_bytes_atomic
+from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.network.check import (
     check_ruleset,
-    default_check_path,
     read_live_ruleset,
     record_network_check,
 )
@@ -85,7 +85,7 @@ def run_check(args: argparse.Namespace) -> int:
         print(f"{finding.level.name} {finding.name}: {finding.message}")
     record = args.record
     if record is None and options.keystore_path(args).is_dir():
-        record = default_check_path(options.keystore_path(args))
+        record = KeystoreLayout(options.keystore_path(args)).network_check
     if record is not None:
         record_network_check(record, findings, utc_now())
     return 0 if all(f.level is Level.OK for f in findings) else 1

@@ -6,9 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from cobot_security.atomic import write_bytes_atomic
 from cobot_security.cli import options, render
 from cobot_security.errors import InputError
-from cobot_security.keystore.atomic import write_bytes_atomic
 from cobot_security.policy.export import dump_policy_yaml
 from cobot_security.policy.lint import lint_policy
 from cobot_security.policy.sros2_import import import_sros2_policy

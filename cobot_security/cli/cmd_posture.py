@@ -7,9 +7,10 @@ import os
 import socket
 from pathlib import Path
 
+from cobot_security.atomic import write_bytes_atomic
 from cobot_security.cli import options
 from cobot_security.clock import utc_now
-from cobot_security.keystore.atomic import write_bytes_atomic
+from cobot_security.incident.plan import check_plan_file
 from cobot_security.posture.attestations import load_attestations
 from cobot_security.posture.catalog import Priority, load_controls
 from cobot_security.posture.offline import evaluate_offline
@@ -49,11 +50,11 @@ def run(args: argparse.Namespace) -> int:
     policy = options.read_policy(args)
     catalog = load_controls(args.controls or shipped_file("policies/posture_controls.yaml"))
     attestations = load_attestations(args.attestations or shipped_file("policies/attestations.yaml"))
-    report = evaluate_offline(
-        catalog, tuple(attestations), policy, options.keystore_path(args),
-        args.incident_plan or shipped_file("policies/incident_response.yaml"),
-        utc_now(), dict(os.environ), os.getuid(), socket.gethostname(),
-    )
+    now = utc_now()
+    plan_findings = check_plan_file(args.incident_plan or shipped_file("policies/incident_response.yaml"),
+                                    now, tuple(attestations))[1]
+    report = evaluate_offline(catalog, tuple(attestations), policy, options.keystore_path(args), plan_findings,
+                              now, dict(os.environ), os.getuid(), socket.gethostname())
     text = render_report(report, args.format)
     print(text)
     if args.output is not None:

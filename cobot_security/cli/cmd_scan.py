@@ -17,12 +17,13 @@ from cobot_security.cli import options
 from cobot_security.cli.render import table
 from cobot_security.clock import utc_now
 from cobot_security.errors import InputError
+from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.network.load import load_network
 from cobot_security.network.model import NetworkPolicy
 from cobot_security.resources import shipped_file
 from cobot_security.scan import services
-from cobot_security.scan.results import finding_to_json, scan_results_dir, store_scan_result
-from cobot_security.status import Finding, Level, worst
+from cobot_security.scan.results import store_scan_result
+from cobot_security.status import Finding, Level, finding_to_json, worst
 
 NETWORK_FILE = "policies/network.yaml"
 CATALOG_FILE = "policies/controller_services.yaml"
@@ -102,7 +103,7 @@ def _finish(args: argparse.Namespace, kind: str, targets: Sequence[str], finding
         for target in targets:
             mine = [f for f in findings if f.subject == target or f.subject.startswith(target + ":")] \
                 if len(targets) > 1 else list(findings)
-            path = store_scan_result(scan_results_dir(keystore), kind, target, mine, now)
+            path = store_scan_result(KeystoreLayout(keystore).scans_dir, kind, target, mine, now)
             print(f"stored {path}", file=sys.stderr)
     return 1 if worst(f.level for f in findings) >= Level.ERROR else 0
 

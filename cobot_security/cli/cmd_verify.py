@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import io
+
 from cobot_security.cli import options, render
 from cobot_security.clock import utc_now
 from cobot_security.dds.verify import VerifyReport, run_self_test, summarize, verify_keystore

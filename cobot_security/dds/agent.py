@@ -36,8 +36,8 @@ def run(spec: dict[str, Any]) -> int:
         from cyclonedds.pub import DataWriter
         from cyclonedds.qos import Policy, Qos
         from cyclonedds.sub import DataReader
-        from cyclonedds.util import duration
         from cyclonedds.topic import Topic
+        from cyclonedds.util import duration
     except ImportError as exc:
         _emit("fatal", error=f"cyclonedds is not importable: {exc}")
         return 3

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import TextIO
 
 from cobot_security.clock import utc_now
+from cobot_security.dds.verify import VerifyReport, verify_keystore
 from cobot_security.demo.console import PostureView, render_view
 from cobot_security.demo.processes import ProcessGroup
 from cobot_security.demo.scenario import STEPS, Step
-from cobot_security.dds.verify import VerifyReport, verify_keystore
 from cobot_security.keystore.evidence import record_verify_result
 from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.keystore.revocation import refresh_crl, revoke_enclave

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
+from cobot_security.checks import CERT_EXPIRY
 from cobot_security.errors import InputError
-from cobot_security.health.checks import CERT_EXPIRY
 from cobot_security.posture.evaluate import PostureReport
 from cobot_security.status import Finding, Level
 

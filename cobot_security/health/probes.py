@@ -2,7 +2,7 @@
 
 Every probe takes its facts as arguments (``now``, ``environ``, the uid, graph snapshots) and
 returns a list of :class:`~cobot_security.status.Finding` named by a check of
-:mod:`cobot_security.health.checks`.  Probes never print and never carry key material in a
+:mod:`cobot_security.checks`.  Probes never print and never carry key material in a
 message; a probe that raises is turned into an ERROR finding by the reporter.
 """
 
@@ -21,13 +21,13 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from lxml import etree
 
+from cobot_security import checks
+from cobot_security.clock import days_left, iso_utc
 from cobot_security.errors import InputError, KeystoreError
-from cobot_security.health import checks
 from cobot_security.keystore import pki, smime
 from cobot_security.keystore.audit import verify_audit_log
 from cobot_security.keystore.evidence import read_verify_result
 from cobot_security.keystore.integrity import check_integrity
-from cobot_security.keystore.revocation import load_crl
 from cobot_security.keystore.layout import (
     CERT,
     KEY,
@@ -35,10 +35,12 @@ from cobot_security.keystore.layout import (
     PERMISSIONS_XML,
     KeystoreLayout,
 )
+from cobot_security.keystore.revocation import load_crl
 from cobot_security.names import mangle_topic, resolve_name
 from cobot_security.policy.grants import compute_dds_grants
 from cobot_security.policy.model import Enclave, Protection, WorkcellPolicy
 from cobot_security.policy.permissions import compile_permissions, subject_name
+from cobot_security.scan.results import read_scan_record, read_scan_results
 from cobot_security.status import Finding, Level
 
 KEYSTORE_SUBJECT = "keystore"
@@ -51,15 +53,6 @@ _BUILTIN_TOPICS = ("/rosout", "/parameter_events")
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 
-def _iso(value: _dt.datetime) -> str:
-    return value.astimezone(_dt.timezone.utc).replace(microsecond=0).isoformat()
-
-
-def _days_left(not_after: _dt.datetime, now: _dt.datetime) -> int:
-    """Whole days left (floor), negative once expired."""
-    return math.floor((not_after - now).total_seconds() / 86400)
-
-
 def _load_cert(path: Path) -> x509.Certificate:
     return pki.load_certificate(path.read_bytes(), path)
 
@@ -70,13 +63,13 @@ def _expiry_finding(
     enclave: str, cert: x509.Certificate, now: _dt.datetime, warn_days: int, error_days: int
 ) -> Finding:
     not_after, not_before = cert.not_valid_after_utc, cert.not_valid_before_utc
-    days = _days_left(not_after, now)
-    values = (("enclave", enclave), ("not_after", _iso(not_after)), ("days_left", str(days)))
+    days = days_left(not_after, now)
+    values = (("enclave", enclave), ("not_after", iso_utc(not_after)), ("days_left", str(days)))
     remaining = not_after - now
     if now < not_before:
-        level, message = Level.ERROR, f"certificate not valid before {_iso(not_before)}"
+        level, message = Level.ERROR, f"certificate not valid before {iso_utc(not_before)}"
     elif now > not_after:
-        level, message = Level.ERROR, f"certificate expired at {_iso(not_after)}"
+        level, message = Level.ERROR, f"certificate expired at {iso_utc(not_after)}"
     elif remaining <= _dt.timedelta(days=error_days):
         level, message = Level.ERROR, f"certificate expires in {days} days (error at {error_days})"
     elif remaining <= _dt.timedelta(days=warn_days):
@@ -192,12 +185,12 @@ def _permissions_finding(
         not_after = _parse_dds_time(grant.findtext("validity/not_after"))
     except (etree.XMLSyntaxError, ValueError):
         return error("permissions.p7s is not a readable permissions document")
-    values = values + (("not_after", _iso(not_after)), ("days_left", str(_days_left(not_after, now))))
+    values = values + (("not_after", iso_utc(not_after)), ("days_left", str(days_left(not_after, now))))
     if subject != cert.subject.rfc4514_string():
         return error(f"grant subject {subject!r} does not match the certificate "
                      f"{cert.subject.rfc4514_string()!r}")
     if not not_before <= now <= not_after:
-        return error(f"grant not valid now (valid {_iso(not_before)} to {_iso(not_after)})")
+        return error(f"grant not valid now (valid {iso_utc(not_before)} to {iso_utc(not_after)})")
     if compile_permissions(policy, enclave, not_before, not_after).rstrip(b"\n") != signed.rstrip(b"\n"):
         return Finding(checks.PERMISSIONS_VALIDITY, enclave.path, Level.WARN,
                        "grant differs from the policy: policy changed, re-issue", values)
@@ -326,12 +319,12 @@ def _crl_verdict(layout: KeystoreLayout, path: Path, ca: x509.Certificate | None
     if next_update is None:
         return Level.ERROR, f"{rel}: no next update", None
     if crl.last_update_utc > now:
-        return Level.ERROR, f"{rel}: issued in the future ({_iso(crl.last_update_utc)})", next_update
+        return Level.ERROR, f"{rel}: issued in the future ({iso_utc(crl.last_update_utc)})", next_update
     if next_update <= now:
-        return Level.ERROR, f"{rel}: stale since {_iso(next_update)}", next_update
+        return Level.ERROR, f"{rel}: stale since {iso_utc(next_update)}", next_update
     if next_update - now <= _dt.timedelta(days=1):
-        return Level.WARN, f"{rel}: next update due {_iso(next_update)}", next_update
-    return Level.OK, f"{rel}: current until {_iso(next_update)}", next_update
+        return Level.WARN, f"{rel}: next update due {iso_utc(next_update)}", next_update
+    return Level.OK, f"{rel}: current until {iso_utc(next_update)}", next_update
 
 
 def probe_crl(layout: KeystoreLayout, now: _dt.datetime) -> list[Finding]:
@@ -351,7 +344,7 @@ def probe_crl(layout: KeystoreLayout, now: _dt.datetime) -> list[Finding]:
     level = max(v[0] for v in verdicts)
     shown = [v for v in verdicts if v[0] == level]
     updates = [v[2] for v in verdicts if v[2] is not None]
-    values = (("next_update", _iso(min(updates))),) if updates else ()
+    values = (("next_update", iso_utc(min(updates))),) if updates else ()
     return [Finding(checks.CRL, KEYSTORE_SUBJECT, level, "; ".join(v[1] for v in shown), values)]
 
 
@@ -610,7 +603,7 @@ def probe_enforcement_proof(layout: KeystoreLayout, now: _dt.datetime, max_age_d
     if record is None:
         return [Finding(checks.ENFORCEMENT_PROOF, KEYSTORE_SUBJECT, Level.ERROR,
                         "no enforcement proof recorded: run cobot-security verify")]
-    evidence = f"verify at {_iso(record.verified_at)}: {record.checks} checks, {record.failures} failures"
+    evidence = f"verify at {iso_utc(record.verified_at)}: {record.checks} checks, {record.failures} failures"
     values = (("evidence", evidence), ("domain_id", str(record.domain_id)))
     if not record.passed or record.failures:
         level, message = Level.ERROR, "last verify failed"
@@ -633,11 +626,11 @@ SCANS_SUBJECT = "scans"
 
 def _aged(finding: Finding, scanned_at: _dt.datetime, now: _dt.datetime, max_age_days: int) -> Finding:
     age = now - scanned_at
-    values = finding.values + (("scanned_at", _iso(scanned_at)), ("age_days", str(math.floor(age.total_seconds()
+    values = finding.values + (("scanned_at", iso_utc(scanned_at)), ("age_days", str(math.floor(age.total_seconds()
                                                                                            / 86400))))
     if age > _dt.timedelta(days=max_age_days):
         return Finding(finding.check, finding.subject, max(finding.level, Level.WARN),
-                       f"{finding.message} (result from {_iso(scanned_at)}, older than {max_age_days} days)",
+                       f"{finding.message} (result from {iso_utc(scanned_at)}, older than {max_age_days} days)",
                        values)
     return Finding(finding.check, finding.subject, finding.level, finding.message, values)
 
@@ -651,9 +644,6 @@ def probe_stored_results(
     ``max_age_days``; an unreadable record is ERROR.  No stored OPC UA or service scan at all is an
     ERROR for that check (no evidence is a failure), naming the command that provides it.
     """
-    # Imported here: scan.results is a sibling core module, kept out of this module's import time.
-    from cobot_security.scan.results import read_scan_record, read_scan_results
-
     findings: list[Finding] = []
     seen_checks: set[str] = set()
     records = list(read_scan_results(results_dir))
@@ -676,7 +666,7 @@ def probe_stored_results(
             check = _KIND_CHECKS.get(record.kind, checks.SERVICE_EXPOSURE)
             seen_checks.add(check)
             findings.append(Finding(check, record.target or path.name, Level.ERROR,
-                                    "stored result holds no findings", (("scanned_at", _iso(record.scanned_at)),)))
+                                    "stored result holds no findings", (("scanned_at", iso_utc(record.scanned_at)),)))
     for check, command in _SCAN_COMMANDS.items():
         if check not in seen_checks:
             findings.append(Finding(check, SCANS_SUBJECT, Level.ERROR, f"no stored result: run {command}"))

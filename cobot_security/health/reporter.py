@@ -14,16 +14,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from cobot_security.health import checks, probes
+from cobot_security import checks
+from cobot_security.health import probes
 from cobot_security.health.probes import GraphFacts
 from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.policy.model import WorkcellPolicy
 from cobot_security.status import Finding, Level
 
 PROBE_SUBJECT = "probe"
-#: Under the keystore's ``.cobot_security``: stored scans, and the network check record.
-SCANS_DIR = "scans"
-NETWORK_CHECK_FILE = "network_check.json"
 
 
 @dataclass(frozen=True)
@@ -86,8 +84,8 @@ def _probe_runs(
         _ProbeRun("probe_stored_results", checks.SERVICE_EXPOSURE,
                   lambda: probes.probe_stored_results(
                       Path(config.scan_results_dir) if config.scan_results_dir is not None
-                      else layout.meta_dir / SCANS_DIR,
-                      now, config.scan_max_age_days, layout.meta_dir / NETWORK_CHECK_FILE)),
+                      else layout.scans_dir,
+                      now, config.scan_max_age_days, layout.network_check)),
     ]
     if graph is not None:
         runs.append(_ProbeRun("probe_graph", checks.GRAPH_CONFORMANCE, lambda: probes.probe_graph(graph, policy)))

@@ -28,12 +28,14 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from cobot_security import atomic
+from cobot_security.clock import iso_utc
 from cobot_security.errors import CobotSecurityError, InputError, KeystoreError
-from cobot_security.incident.incidents import INCIDENT_FILE, IncidentStore, iso
-from cobot_security.keystore import atomic, smime
+from cobot_security.incident.incidents import INCIDENT_FILE, IncidentStore
+from cobot_security.keystore import smime
 from cobot_security.keystore.audit import GENESIS_PREV
-from cobot_security.keystore.integrity import integrity_json_path, integrity_p7s_path
 from cobot_security.keystore.layout import KeystoreLayout
+from cobot_security.keystore.store import Keystore
 
 __all__ = ["BundleResult", "BundleVerification", "export_bundle", "verify_bundle"]
 
@@ -93,7 +95,7 @@ def _audit_members(layout: KeystoreLayout, start: _dt.datetime, end: _dt.datetim
     members["audit/audit.log"] = complete
     if head:
         members["audit/audit.head"] = head
-    members["audit/excerpt.json"] = (json.dumps({"from": iso(start), "to": iso(end), "records": excerpt},
+    members["audit/excerpt.json"] = (json.dumps({"from": iso_utc(start), "to": iso_utc(end), "records": excerpt},
                                                 indent=2, sort_keys=True) + "\n").encode()
     return members
 
@@ -119,13 +121,13 @@ def export_bundle(store: IncidentStore, incident_id: str, layout: KeystoreLayout
     end = _dt.datetime.fromisoformat(incident.closed_at) if incident.closed_at else now
     members.update(_audit_members(layout, opened - EXCERPT_LEAD, end))
     for name, path in (("keystore/manifest.json", layout.manifest),
-                       ("keystore/integrity.json", integrity_json_path(layout)),
-                       ("keystore/integrity.json.p7s", integrity_p7s_path(layout))):
+                       ("keystore/integrity.json", layout.integrity_json),
+                       ("keystore/integrity.json.p7s", layout.integrity_p7s)):
         if path.is_file():
             members[name] = path.read_bytes()
         else:
             missing.append(name)
-    manifest_doc = {"version": BUNDLE_VERSION, "incident": incident_id, "created": iso(now),
+    manifest_doc = {"version": BUNDLE_VERSION, "incident": incident_id, "created": iso_utc(now),
                     "members": {name: _sha256(data) for name, data in sorted(members.items())}}
     # the signature kind is part of what is signed, so a downgrade is detectable
     kind_name, signature = _sign_manifest(manifest_doc, layout, passphrase)
@@ -154,8 +156,6 @@ def _manifest_bytes(doc: dict[str, object]) -> bytes:
 def _sign_manifest(doc: dict[str, object], layout: KeystoreLayout,
                    passphrase: bytes | None) -> tuple[str, bytes]:
     try:
-        from cobot_security.keystore.store import Keystore
-
         permissions = Keystore.open(layout.root, passphrase).ca_pairs()[1]
     except CobotSecurityError:
         permissions = None

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import yaml
 
+from cobot_security import atomic
+from cobot_security.clock import iso_utc
 from cobot_security.errors import InputError, KeystoreError
 from cobot_security.incident.engine import manual_entry
-from cobot_security.incident.incidents import Incident, IncidentStore, TimelineEntry, iso, new_incident_id
+from cobot_security.incident.incidents import Incident, IncidentStore, TimelineEntry, new_incident_id
 from cobot_security.incident.plan import DRILL_ATTESTATION, IncidentPlan
-from cobot_security.keystore import atomic
 from cobot_security.posture.attestations import Attestation, load_attestations_text
 from cobot_security.yaml_source import read_yaml_file
 
@@ -58,19 +59,19 @@ def simulate_playbook(plan: IncidentPlan, playbook_id: str, now: _dt.datetime) -
     key = f"{playbook.trigger}:/drill/{playbook.id}"
     incident = Incident(
         id=new_incident_id(key, now, drill=True), key=key, playbook=playbook.id, trigger=playbook.trigger,
-        severity=plan.severity_of(playbook.trigger), subjects=("/drill",), opened_at=iso(now),
+        severity=plan.severity_of(playbook.trigger), subjects=("/drill",), opened_at=iso_utc(now),
         reason=f"drill: simulated {playbook.trigger} trigger", drill=True,
-        timeline=(TimelineEntry(iso(now), "opened", "done", f"drill: simulated {playbook.trigger} trigger"),),
+        timeline=(TimelineEntry(iso_utc(now), "opened", "done", f"drill: simulated {playbook.trigger} trigger"),),
     )
     for index, step in enumerate(playbook.steps):
         if step.automated:
-            entry = TimelineEntry(iso(now), "action", "dry_run", _dry_run_detail(plan, step.action, step.target(plan)),
+            entry = TimelineEntry(iso_utc(now), "action", "dry_run", _dry_run_detail(plan, step.action, step.target(plan)),
                                   index, step.action)
         else:
             entry = manual_entry(plan, step, index, now)
         incident = incident.with_entry(entry)
-    closing = TimelineEntry(iso(now), "closed", "done", "drill complete")
-    return replace(incident, status="closed", closed_at=iso(now), close_note="drill").with_entry(closing)
+    closing = TimelineEntry(iso_utc(now), "closed", "done", "drill complete")
+    return replace(incident, status="closed", closed_at=iso_utc(now), close_note="drill").with_entry(closing)
 
 
 def _entry_dict(a: Attestation) -> dict[str, object]:

@@ -15,19 +15,19 @@ import datetime as _dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from cobot_security.health.checks import (
+from cobot_security.checks import (
     CERT_CHAIN,
     GRAPH_CONFORMANCE,
     KEYSTORE_INTEGRITY,
     NETWORK_RULESET,
     REPORTER_LIVENESS,
 )
+from cobot_security.clock import iso_utc
 from cobot_security.incident.incidents import (
     Incident,
     IncidentStore,
     TimelineEntry,
     close_incident,
-    iso,
     new_incident_id,
 )
 from cobot_security.incident.plan import IncidentPlan, Step
@@ -164,7 +164,7 @@ def manual_entry(plan: IncidentPlan, step: Step, index: int, now: _dt.datetime) 
                 "(planned manual step: the keystore_manager has no revoke service)")
     else:
         what = step.description
-    return TimelineEntry(iso(now), "manual", "assigned", f"{who}: {what}", index, step.action)
+    return TimelineEntry(iso_utc(now), "manual", "assigned", f"{who}: {what}", index, step.action)
 
 
 class IncidentEngine:
@@ -180,9 +180,9 @@ class IncidentEngine:
         assert playbook is not None
         incident = Incident(
             id=new_incident_id(event.key, now), key=event.key, playbook=playbook.id, trigger=event.trigger,
-            severity=self.plan.severity_of(event.trigger), subjects=event.subjects, opened_at=iso(now),
+            severity=self.plan.severity_of(event.trigger), subjects=event.subjects, opened_at=iso_utc(now),
             reason=event.reason, evidence=event.evidence,
-            timeline=(TimelineEntry(iso(now), "opened", "done", event.reason),),
+            timeline=(TimelineEntry(iso_utc(now), "opened", "done", event.reason),),
         )
         for index, step in enumerate(playbook.steps):
             if not step.automated:
@@ -237,7 +237,7 @@ class IncidentEngine:
                 due.append(DueAction(incident.id, index, step.action, step.target(self.plan)))
                 self._in_flight.add((incident.id, index))
                 # count this attempt against the budget before the next step is considered
-                incident = incident.with_entry(TimelineEntry(iso(now), "action", "done", "", index, step.action))
+                incident = incident.with_entry(TimelineEntry(iso_utc(now), "action", "done", "", index, step.action))
                 incidents = [incident if i.id == incident.id else i for i in incidents]
         return due
 
@@ -247,7 +247,7 @@ class IncidentEngine:
         if result != "requested":
             self._in_flight.discard((incident_id, step))
         return self.store.update(incident_id, lambda i: i.with_entry(
-            TimelineEntry(iso(now), "action", result, detail, step, action)))
+            TimelineEntry(iso_utc(now), "action", result, detail, step, action)))
 
     def release(self, incident_id: str, step: int) -> None:
         """Forget an in-flight step without recording (e.g. its service is not up yet)."""

@@ -18,26 +18,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from cobot_security import atomic
+from cobot_security.clock import iso_utc
 from cobot_security.errors import InputError, KeystoreError
-from cobot_security.keystore import atomic
-from cobot_security.keystore.layout import META_DIR
 
-__all__ = ["INCIDENT_FILE", "Incident", "IncidentStore", "TimelineEntry", "close_incident", "default_incident_dir",
-           "iso", "new_incident_id"]
+__all__ = ["INCIDENT_FILE", "Incident", "IncidentStore", "TimelineEntry", "close_incident",
+           "new_incident_id"]
 
 INCIDENT_FILE = "incident.json"
 RECORD_VERSION = 1
 _ID_RE = re.compile(r"^(inc|drill)-[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$")
-
-
-def iso(when: _dt.datetime) -> str:
-    """ISO 8601 UTC, seconds."""
-    return when.astimezone(_dt.timezone.utc).replace(microsecond=0).isoformat()
-
-
-def default_incident_dir(keystore: Path) -> Path:
-    """``<keystore>/.cobot_security/incidents`` (ours; rmw never reads it)."""
-    return keystore / META_DIR / "incidents"
 
 
 @dataclass(frozen=True)
@@ -230,8 +220,8 @@ def close_incident(store: IncidentStore, incident_id: str, note: str, now: _dt.d
     def change(incident: Incident) -> Incident:
         if not incident.is_open:
             raise InputError(None, "incident id", "an open incident", f"{incident_id} closed at {incident.closed_at}")
-        entry = TimelineEntry(iso(now), "closed", "done", f"closed by {by}: {note}" if note else f"closed by {by}")
-        return replace(incident, status="closed", closed_at=iso(now), close_note=note).with_entry(entry)
+        entry = TimelineEntry(iso_utc(now), "closed", "done", f"closed by {by}: {note}" if note else f"closed by {by}")
+        return replace(incident, status="closed", closed_at=iso_utc(now), close_note=note).with_entry(entry)
 
     return store.update(incident_id, change)
 

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from yaml.nodes import Node
 
-from cobot_security.health.checks import INCIDENT_PLAN
+from cobot_security.checks import INCIDENT_PLAN
+from cobot_security.errors import InputError
 from cobot_security.posture.attestations import Attestation
 from cobot_security.status import Finding, Level
 from cobot_security.yaml_source import (
@@ -361,7 +362,6 @@ def plan_findings(plan: IncidentPlan, now: _dt.datetime,
 def check_plan_file(path: Path | str, now: _dt.datetime,
                     attestations: Sequence[Attestation] | None = None) -> tuple[IncidentPlan | None, list[Finding]]:
     """Load the plan at ``path`` and judge it; an invalid plan is an ERROR Finding, never an exception."""
-    from cobot_security.errors import InputError
 
     try:
         plan = load_plan(path)

@@ -1,6 +1,6 @@
 """The SROS2-compatible keystore: layout, PKI, S/MIME signing, atomic writes and the store itself."""
 
-from cobot_security.keystore.atomic import (
+from cobot_security.atomic import (
     KeystoreLock,
     make_private_dir,
     staged_dir,

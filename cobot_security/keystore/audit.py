@@ -17,7 +17,7 @@ Events used across the project: ``init``, ``issue``, ``rotate``, ``revoke``, ``r
 passphrases: details hold names, serials, fingerprints and reasons only.
 
 Concurrency: :func:`append_audit` reads the tail, then appends; the caller must hold the keystore
-lock (:class:`cobot_security.keystore.atomic.KeystoreLock`) so that two writers cannot interleave.
+lock (:class:`cobot_security.atomic.KeystoreLock`) so that two writers cannot interleave.
 """
 
 from __future__ import annotations
@@ -33,8 +33,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cobot_security import atomic
+from cobot_security.clock import iso_utc
 from cobot_security.errors import InputError, KeystoreError
-from cobot_security.keystore import atomic
 from cobot_security.keystore.layout import KeystoreLayout
 
 #: Events the project writes (others following the same lower_snake pattern are accepted).
@@ -87,10 +88,6 @@ def _mac(key: bytes, fields: Mapping[str, object]) -> str:
 
 def _line_hash(line: bytes) -> str:
     return hashlib.sha256(line).hexdigest()
-
-
-def _iso(now: _dt.datetime) -> str:
-    return now.astimezone(_dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
 def _load_key(layout: KeystoreLayout, create: bool) -> bytes | None:
@@ -172,7 +169,7 @@ def append_audit(
     lines = data.splitlines()
     seq = len(lines) + 1
     prev = _line_hash(lines[-1]) if lines else GENESIS_PREV
-    fields: dict[str, object] = {"seq": seq, "time": _iso(now), "event": event, "subject": subject,
+    fields: dict[str, object] = {"seq": seq, "time": iso_utc(now), "event": event, "subject": subject,
                                  "details": clean, "prev": prev}
     fields["mac"] = _mac(key, fields)
     line = _canonical(fields)

@@ -28,8 +28,10 @@ from typing import Protocol
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
+from cobot_security import atomic
+from cobot_security.clock import iso_utc
 from cobot_security.errors import InputError, KeystoreError
-from cobot_security.keystore import atomic, pki, smime
+from cobot_security.keystore import pki, smime
 from cobot_security.keystore.integrity import write_integrity_manifest
 from cobot_security.keystore.layout import PERMISSIONS_P7S, PERMISSIONS_XML, KeystoreLayout
 from cobot_security.keystore.store import BACKDATE, Keystore, init_keystore
@@ -155,7 +157,7 @@ def renew_ca(keystore: Keystore, policy: WorkcellPolicy, now: _dt.datetime,
             for result in results:
                 audit_event(layout, "ca_renew", result.which, {
                     "old_serial": result.old_serial, "new_serial": result.new_serial,
-                    "not_after": result.not_after.isoformat(), "resigned": str(result.resigned),
+                    "not_after": iso_utc(result.not_after), "resigned": str(result.resigned),
                 }, now)
             write_integrity_manifest(layout, written.get(_cert_file(layout.permissions_ca_cert), permissions.cert),
                                      permissions.key, now)

@@ -9,10 +9,10 @@ from __future__ import annotations
 import datetime as _dt
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
+from cobot_security import atomic
+from cobot_security.clock import iso_utc
 from cobot_security.errors import KeystoreError
-from cobot_security.keystore import atomic
 from cobot_security.keystore.layout import KeystoreLayout
 
 EVIDENCE_VERSION = 1
@@ -30,11 +30,6 @@ class VerifyRecord:
     verified_at: _dt.datetime
 
 
-def last_verify_path(layout: KeystoreLayout) -> Path:
-    """Where the record of the last verification lives."""
-    return layout.meta_dir / LAST_VERIFY
-
-
 def record_verify_result(
     layout: KeystoreLayout, *, passed: bool, checks: int, failures: int, domain_id: int, now: _dt.datetime
 ) -> None:
@@ -48,12 +43,12 @@ def record_verify_result(
         "checks": int(checks),
         "failures": int(failures),
         "domain_id": int(domain_id),
-        "verified_at": now.astimezone(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "verified_at": iso_utc(now),
     }
     data = (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8")
     try:
         atomic.make_private_dir(layout.meta_dir)
-        atomic.write_bytes_atomic(last_verify_path(layout), data, 0o644)
+        atomic.write_bytes_atomic(layout.last_verify, data, 0o644)
     except OSError as exc:
         raise KeystoreError(exc.filename or layout.meta_dir,
                             f"cannot record the verification result: {exc.strerror or exc}") from exc
@@ -64,7 +59,7 @@ def read_verify_result(layout: KeystoreLayout) -> VerifyRecord | None:
 
     :raises KeystoreError: the record exists but is unreadable or malformed.
     """
-    path = last_verify_path(layout)
+    path = layout.last_verify
     if not path.exists():
         return None
     try:

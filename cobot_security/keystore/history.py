@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
+from cobot_security import atomic
 from cobot_security.errors import InputError, KeystoreError
-from cobot_security.keystore import atomic, pki, smime
+from cobot_security.keystore import pki, smime
 from cobot_security.keystore.integrity import write_integrity_manifest
 from cobot_security.keystore.layout import CERT, KEY, PERMISSIONS_P7S, PERMISSIONS_XML, KeystoreLayout
 
@@ -51,18 +52,13 @@ class HistoryVersion:
     not_after: _dt.datetime
 
 
-def history_root(layout: KeystoreLayout) -> Path:
-    """Directory holding every enclave's versions (under our own, rmw-invisible directory)."""
-    return layout.meta_dir / "history"
-
-
 def enclave_history_dir(layout: KeystoreLayout, path: str) -> Path:
     """Versions of enclave ``path``: ``/cell/arm`` → ``history/~cell~arm``.
 
     :raises InvalidNameError: the enclave path is unsafe.
     """
     layout.enclave_dir(path)  # validates the name ('~' is not a ROS name character)
-    return history_root(layout) / path.replace("/", "~")
+    return layout.history_dir / path.replace("/", "~")
 
 
 def _stamp(now: _dt.datetime) -> str:
@@ -103,7 +99,7 @@ def snapshot_enclave(layout: KeystoreLayout, path: str, now: _dt.datetime,
     base = enclave_history_dir(layout, path)
     name = f"{_stamp(now)}-{cert.serial_number:x}"
     try:
-        for parent in (layout.meta_dir, history_root(layout), base):
+        for parent in (layout.meta_dir, layout.history_dir, base):
             atomic.make_private_dir(parent)
         final, counter = base / name, 1
         while os.path.lexists(final):
@@ -169,7 +165,7 @@ def recover(layout: KeystoreLayout) -> list[Path]:
     fully old or fully new, because each one is switched in with a single rename.
     """
     removed: list[Path] = []
-    for top in (history_root(layout), layout.enclaves_dir):
+    for top in (layout.history_dir, layout.enclaves_dir):
         if not top.is_dir():
             continue
         for current, dirs, _files in os.walk(top, followlinks=False):

@@ -18,14 +18,14 @@ from pathlib import Path
 
 from cryptography import x509
 
+from cobot_security import atomic
+from cobot_security.clock import iso_utc
 from cobot_security.errors import KeystoreError
-from cobot_security.keystore import atomic, smime
+from cobot_security.keystore import smime
 from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.keystore.pki import PrivateKey
 
 INTEGRITY_VERSION = 1
-INTEGRITY_JSON = "integrity.json"
-INTEGRITY_P7S = "integrity.json.p7s"
 LINK_PREFIX = "link:"
 _COVERED_DIRS = ("public", "enclaves")
 
@@ -45,16 +45,6 @@ class IntegrityResult:
         """True when the signature verifies and the keystore matches the manifest exactly."""
         return (self.signature_ok and self.problem is None
                 and not (self.modified or self.missing or self.unexpected))
-
-
-def integrity_json_path(layout: KeystoreLayout) -> Path:
-    """Where the integrity manifest lives (under our own directory, never read by rmw)."""
-    return layout.meta_dir / INTEGRITY_JSON
-
-
-def integrity_p7s_path(layout: KeystoreLayout) -> Path:
-    """Where the manifest's S/MIME signature by the permissions CA lives."""
-    return layout.meta_dir / INTEGRITY_P7S
 
 
 def _sha256(path: Path) -> str:
@@ -93,10 +83,6 @@ def hash_keystore_files(layout: KeystoreLayout) -> dict[str, str]:
     return dict(sorted(entries.items()))
 
 
-def _iso(value: _dt.datetime) -> str:
-    return value.astimezone(_dt.timezone.utc).replace(microsecond=0).isoformat()
-
-
 def write_integrity_manifest(
     layout: KeystoreLayout,
     permissions_ca_cert: x509.Certificate,
@@ -109,14 +95,14 @@ def write_integrity_manifest(
 
     :raises KeystoreError: the manifest cannot be written.
     """
-    document = {"version": INTEGRITY_VERSION, "created": _iso(now), "files": hash_keystore_files(layout)}
+    document = {"version": INTEGRITY_VERSION, "created": iso_utc(now), "files": hash_keystore_files(layout)}
     data = (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8")
     signature = smime.sign_smime(data, permissions_ca_cert, permissions_ca_key)
     try:
         atomic.make_private_dir(layout.meta_dir)
         # The signature holds the signed text itself (checked first); the .json is for people.
-        atomic.write_bytes_atomic(integrity_p7s_path(layout), signature, 0o644)
-        atomic.write_bytes_atomic(integrity_json_path(layout), data, 0o644)
+        atomic.write_bytes_atomic(layout.integrity_p7s, signature, 0o644)
+        atomic.write_bytes_atomic(layout.integrity_json, data, 0o644)
     except OSError as exc:
         raise KeystoreError(exc.filename or layout.meta_dir,
                             f"cannot write the integrity manifest: {exc.strerror or exc}") from exc
@@ -150,7 +136,7 @@ def check_integrity(layout: KeystoreLayout, *, at: _dt.datetime | None = None) -
     time (the signature's validity, not the CA's expiry, is this check's question).  Problems are
     reported in the result, never raised.
     """
-    p7s_path, json_path = integrity_p7s_path(layout), integrity_json_path(layout)
+    p7s_path, json_path = layout.integrity_p7s, layout.integrity_json
     if not p7s_path.is_file():
         return IntegrityResult(False, problem=f"no integrity manifest ({p7s_path.relative_to(layout.root)})")
     try:

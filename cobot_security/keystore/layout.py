@@ -9,8 +9,11 @@
         certificates and governance.p7s
     <root>/public/crl.pem                  (identity CA's CRL; each enclave links crl.pem to it)
     <root>/private/audit.key               (HMAC key of the audit log, 0600)
-    <root>/.cobot_security/{manifest.json,lock,audit.log,audit.head,revoked.json}
-                                           (ours; rmw never looks there)
+    <root>/.cobot_security/                (ours; rmw never looks there)
+        manifest.json, lock, rotation.lock, audit.log, audit.head, revoked.json,
+        integrity.json(.p7s), last_verify.json, network_check.json, history/, incidents/, scans/
+
+Every path under ``.cobot_security`` is a property here; no other module builds one by hand.
 """
 
 from __future__ import annotations
@@ -180,6 +183,46 @@ class KeystoreLayout:
     def lock(self) -> Path:
         """The flock file serialising mutating operations."""
         return self.meta_dir / "lock"
+
+    @property
+    def rotation_lock(self) -> Path:
+        """The flock file held for a whole rotation run (inside it, each change takes :attr:`lock`)."""
+        return self.meta_dir / "rotation.lock"
+
+    @property
+    def integrity_json(self) -> Path:
+        """The integrity manifest: every public artifact's SHA-256 (readable copy)."""
+        return self.meta_dir / "integrity.json"
+
+    @property
+    def integrity_p7s(self) -> Path:
+        """The integrity manifest signed (S/MIME) by the permissions CA; the only copy trusted."""
+        return self.meta_dir / "integrity.json.p7s"
+
+    @property
+    def history_dir(self) -> Path:
+        """Archived versions of every enclave (``history/<path with '~'>/<version>/``)."""
+        return self.meta_dir / "history"
+
+    @property
+    def last_verify(self) -> Path:
+        """The record of the last ``cobot-security verify`` (posture evidence)."""
+        return self.meta_dir / "last_verify.json"
+
+    @property
+    def network_check(self) -> Path:
+        """The record of the last ``cobot-security network check`` (posture evidence)."""
+        return self.meta_dir / "network_check.json"
+
+    @property
+    def scans_dir(self) -> Path:
+        """Stored results of ``cobot-security scan`` (posture evidence)."""
+        return self.meta_dir / "scans"
+
+    @property
+    def incidents_dir(self) -> Path:
+        """Incident records opened by the supervisor's playbooks."""
+        return self.meta_dir / "incidents"
 
     def enclave_dir(self, path: str) -> Path:
         """Directory of enclave ``path`` (e.g. ``/cell/arm`` → ``enclaves/cell/arm``).

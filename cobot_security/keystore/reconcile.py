@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as _dt
 from dataclasses import dataclass, field
 
+from cobot_security.clock import days_left, iso_utc
 from cobot_security.errors import CobotSecurityError
 from cobot_security.keystore.revocation import crl_status, refresh_crl
 from cobot_security.keystore.rotation import RotationItem, plan_rotation, rotate_enclaves
@@ -38,7 +39,6 @@ KEYSTORE_SUBJECT = "/keystore"
 
 # Which rotation reason becomes which action (rotation.py decides *whether*, we decide *how*).
 _KIND_OF_REASON = {"missing": CREATE, "policy_changed": RESIGN, "due": ROTATE, "requested": ROTATE}
-_DAY = _dt.timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -89,14 +89,14 @@ class ReconcilePlan:
     def as_dict(self) -> dict[str, object]:
         """A JSON-ready view (ISO 8601 UTC times) for services and ``--json`` output."""
         return {
-            "now": _iso(self.now),
+            "now": _iso_or_none(self.now),
             "actions": [{"kind": a.kind, "enclave": a.enclave, "reason": a.reason} for a in self.actions],
             "certificates": [
-                {"enclave": c.enclave, "not_after": _iso(c.not_after), "days_left": c.days_left,
+                {"enclave": c.enclave, "not_after": _iso_or_none(c.not_after), "days_left": c.days_left,
                  "in_policy": c.in_policy}
                 for c in self.certificates
             ],
-            "crl_next_update": _iso(self.crl_next_update),
+            "crl_next_update": _iso_or_none(self.crl_next_update),
         }
 
 
@@ -130,17 +130,6 @@ class ReconcileOutcome:
         return None
 
 
-def _iso(value: _dt.datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(_dt.timezone.utc).replace(microsecond=0).isoformat()
-
-
-def days_left(not_after: _dt.datetime, now: _dt.datetime) -> int:
-    """Whole days until ``not_after`` (floored: negative once expired)."""
-    return (not_after - now) // _DAY
-
-
 def _recorded_digests(keystore: Keystore) -> dict[str, str]:
     """Policy digests our manifest recorded per enclave when it was issued ({} for sros2 keystores)."""
     entries = keystore.manifest().get("enclaves")
@@ -148,6 +137,10 @@ def _recorded_digests(keystore: Keystore) -> dict[str, str]:
         return {}
     return {path: entry["policy_sha256"] for path, entry in entries.items()
             if isinstance(entry, dict) and isinstance(entry.get("policy_sha256"), str)}
+
+
+def _iso_or_none(value: _dt.datetime | None) -> str | None:
+    return None if value is None else iso_utc(value)
 
 
 def plan_reconcile(keystore: Keystore, policy: WorkcellPolicy, now: _dt.datetime) -> ReconcilePlan:
@@ -178,7 +171,7 @@ def plan_reconcile(keystore: Keystore, policy: WorkcellPolicy, now: _dt.datetime
     crl = crl_status(keystore.layout, now)
     if crl.due:
         actions.append(Action(CRL_REFRESH, KEYSTORE_SUBJECT,
-                              "missing" if not crl.present else f"next update {_iso(crl.next_update)}"))
+                              "missing" if not crl.present else f"next update {_iso_or_none(crl.next_update)}"))
     order = {kind: index for index, kind in enumerate(ACTION_KINDS)}
     actions.sort(key=lambda a: (order[a.kind], a.enclave))
     return ReconcilePlan(now=now, actions=tuple(actions), certificates=tuple(certificates),
@@ -232,7 +225,7 @@ def apply_reconcile(
 def _cert_values(cert: CertificateState, state: str) -> tuple[tuple[str, str], ...]:
     return (
         ("enclave", cert.enclave),
-        ("not_after", _iso(cert.not_after) or ""),
+        ("not_after", _iso_or_none(cert.not_after) or ""),
         ("days_left", "" if cert.days_left is None else str(cert.days_left)),
         ("state", state),
     )
@@ -254,11 +247,11 @@ def _certificate_finding(cert: CertificateState, plan: ReconcilePlan, outcome: R
         if action.kind == RESIGN:
             message = "policy entry changed: permissions must be re-signed"
         elif expired:
-            message = f"certificate expired {_iso(cert.not_after)}"
+            message = f"certificate expired {_iso_or_none(cert.not_after)}"
         else:
             message = f"certificate due for rotation: {cert.days_left} days left"
     elif expired:
-        state, level, message = "due", Level.ERROR, f"certificate expired {_iso(cert.not_after)}"
+        state, level, message = "due", Level.ERROR, f"certificate expired {_iso_or_none(cert.not_after)}"
     else:
         state, level, message = "ok", Level.OK, f"{cert.days_left} days left"
     if outcome is not None and cert.enclave in outcome.created:

@@ -22,8 +22,10 @@ from typing import TYPE_CHECKING
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
+from cobot_security import atomic
+from cobot_security.clock import iso_utc
 from cobot_security.errors import InputError, KeystoreError
-from cobot_security.keystore import atomic, pki
+from cobot_security.keystore import pki
 from cobot_security.keystore.audit import append_audit
 from cobot_security.keystore.integrity import write_integrity_manifest
 from cobot_security.keystore.layout import CERT, CRL, KeystoreLayout, enclave_crl_target
@@ -60,7 +62,7 @@ class RevokedEntry:
     def to_json(self) -> dict[str, str]:
         """The entry as stored in revoked.json."""
         return {"serial": self.serial, "enclave": self.enclave, "reason": self.reason,
-                "revoked_at": _iso(self.revoked_at), "note": self.note}
+                "revoked_at": iso_utc(self.revoked_at), "note": self.note}
 
 
 @dataclass(frozen=True)
@@ -74,10 +76,6 @@ class CrlStatus:
     revoked: int = 0
     due: bool = True
     expired: bool = False
-
-
-def _iso(value: _dt.datetime) -> str:
-    return value.astimezone(_dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
 def _reason_flag(reason: str) -> x509.ReasonFlags:
@@ -101,7 +99,7 @@ def build_crl(
     :raises InputError: ``next_update`` not after ``now``, a bad serial or an unknown reason.
     """
     if next_update <= now:
-        raise InputError(None, "next_update", f"a time after {_iso(now)}", _iso(next_update))
+        raise InputError(None, "next_update", f"a time after {iso_utc(now)}", iso_utc(next_update))
     authority_key_id = x509.AuthorityKeyIdentifier.from_issuer_public_key(
         issuer_cert.public_key())  # type: ignore[arg-type]
     builder = (
@@ -302,7 +300,7 @@ def refresh_crl(keystore: Keystore, now: _dt.datetime, policy: WorkcellPolicy, f
         except OSError as exc:
             raise KeystoreError(exc.filename or layout.crl, f"cannot refresh the CRL: {exc.strerror or exc}") from exc
         details = {"crl_number": str(number), "revoked": str(len(entries)),
-                   "next_update": _iso(now + policy.lifetimes.crl_next_update)}
+                   "next_update": iso_utc(now + policy.lifetimes.crl_next_update)}
         if force:
             details["forced"] = "true"
         append_audit(layout, "crl_refresh", "/", details, now)

@@ -15,8 +15,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from cobot_security import atomic
+from cobot_security.clock import days_left, iso_utc
 from cobot_security.errors import CobotSecurityError, InputError, KeystoreError
-from cobot_security.keystore import atomic, pki
+from cobot_security.keystore import pki
 from cobot_security.keystore.ca import audit_event, load_ca_pairs
 from cobot_security.keystore.history import DEFAULT_RETENTION, recover, snapshot_enclave
 from cobot_security.keystore.layout import CERT, KeystoreLayout
@@ -24,7 +26,6 @@ from cobot_security.keystore.store import Keystore, enclave_policy_digest
 from cobot_security.policy.model import WorkcellPolicy
 
 REASONS: tuple[str, ...] = ("due", "requested", "missing", "policy_changed")
-ROTATION_LOCK = "rotation.lock"
 
 
 @dataclass(frozen=True)
@@ -64,10 +65,6 @@ class RotationFailed(KeystoreError):
 def is_due(not_after: _dt.datetime, renew_before: _dt.timedelta, now: _dt.datetime) -> bool:
     """Due from ``not_after - renew_before`` on (inclusive), like cert-manager's renewBefore."""
     return now >= not_after - renew_before
-
-
-def _days_left(not_after: _dt.datetime, now: _dt.datetime) -> int:
-    return (not_after - now) // _dt.timedelta(days=1)
 
 
 def _manifest_digests(layout: KeystoreLayout) -> dict[str, str]:
@@ -124,7 +121,7 @@ def plan_rotation(
             continue
         cert = pki.load_certificate(cert_path.read_bytes(), cert_path)
         not_after = cert.not_valid_after_utc
-        days = _days_left(not_after, now)
+        days = days_left(not_after, now)
         if requested or all:
             items.append(RotationItem(enclave.path, "requested", not_after, days))
         elif is_due(not_after, policy.lifetimes.renew_before, now):
@@ -136,7 +133,7 @@ def plan_rotation(
 
 def rotation_lock(layout: KeystoreLayout, timeout_s: float = 30.0) -> atomic.KeystoreLock:
     """The lock held for a whole rotation run (each step also takes the keystore lock briefly)."""
-    return atomic.KeystoreLock(layout.meta_dir / ROTATION_LOCK, timeout_s)
+    return atomic.KeystoreLock(layout.rotation_lock, timeout_s)
 
 
 def rotate_enclaves(
@@ -184,7 +181,7 @@ def rotate_enclaves(
                         "reason": item.reason,
                         "old_serial": archived.serial if archived else "",
                         "new_serial": info.serial,
-                        "not_after": info.not_after.isoformat(),
+                        "not_after": iso_utc(info.not_after),
                     }, now)
             except CobotSecurityError as exc:
                 raise RotationFailed(layout.enclave_dir(item.enclave), item.enclave, tuple(done), str(exc)) from exc

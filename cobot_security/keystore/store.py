@@ -21,8 +21,10 @@ from pathlib import Path
 
 from cryptography import x509
 
+from cobot_security import atomic
+from cobot_security.clock import iso_utc
 from cobot_security.errors import InputError, KeystoreError
-from cobot_security.keystore import atomic, pki, smime
+from cobot_security.keystore import pki, smime
 from cobot_security.keystore.audit import append_audit
 from cobot_security.keystore.integrity import write_integrity_manifest
 from cobot_security.keystore.layout import (
@@ -96,10 +98,6 @@ def enclave_policy_digest(enclave: Enclave) -> str:
     return hashlib.sha256(repr(stripped).encode("utf-8")).hexdigest()
 
 
-def _iso(value: _dt.datetime) -> str:
-    return value.astimezone(_dt.timezone.utc).replace(microsecond=0).isoformat()
-
-
 def _wrap_os_error(path: Path | str, action: str, exc: OSError) -> KeystoreError:
     return KeystoreError(exc.filename or path, f"cannot {action}: {exc.strerror or exc}")
 
@@ -129,7 +127,7 @@ def _write_enclave_files(
     not_after = min(now + policy.lifetimes.enclave_duration, identity.cert.not_valid_after_utc)
     if not_after <= not_before:
         raise KeystoreError(directory, f"enclave {enclave.path}: expected the identity CA to be valid "
-                                       f"after {_iso(not_before)}, got not_after {_iso(not_after)}")
+                                       f"after {iso_utc(not_before)}, got not_after {iso_utc(not_after)}")
     key = pki.generate_private_key()
     cert = pki.issue_certificate(
         subject_name(enclave.path), key.public_key(), identity.cert, identity.key, not_before, not_after
@@ -160,13 +158,13 @@ def _make_enclave_parents(layout: KeystoreLayout, path: str) -> Path:
 def _manifest_entry(enclave: Enclave, cert: x509.Certificate) -> dict[str, str]:
     return {
         "serial": format(cert.serial_number, "x"),
-        "not_after": _iso(cert.not_valid_after_utc),
+        "not_after": iso_utc(cert.not_valid_after_utc),
         "policy_sha256": enclave_policy_digest(enclave),
     }
 
 
 def _issue_details(cert: x509.Certificate) -> dict[str, str]:
-    return {"serial": format(cert.serial_number, "x"), "not_after": _iso(cert.not_valid_after_utc),
+    return {"serial": format(cert.serial_number, "x"), "not_after": iso_utc(cert.not_valid_after_utc),
             "fingerprint_sha256": pki.fingerprint_sha256(cert)}
 
 
@@ -239,7 +237,7 @@ def _build_keystore(
             issued.append((enclave.path, cert))
     _write_manifest(layout, {
         "version": MANIFEST_VERSION,
-        "created": _iso(now),
+        "created": iso_utc(now),
         "policy": policy.name,
         "single_ca": single_ca,
         "enclaves": entries,

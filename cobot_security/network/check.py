@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cobot_security.atomic import write_bytes_atomic
+from cobot_security.checks import NETWORK_RULESET
+from cobot_security.clock import iso_utc
 from cobot_security.errors import CobotSecurityError, InputError
-from cobot_security.health.checks import NETWORK_RULESET
-from cobot_security.keystore.atomic import write_bytes_atomic
-from cobot_security.keystore.layout import META_DIR
 from cobot_security.network.model import NetworkPolicy
 from cobot_security.network.render import CHAIN_NAME, TABLE_FAMILY, TABLE_NAME, conduit_comment
-from cobot_security.status import Finding, Level
+from cobot_security.status import Finding, Level, finding_from_json, finding_to_json
 
 __all__ = [
     "GATEWAY_SUBJECT",
@@ -31,7 +31,6 @@ __all__ = [
     "RulesetAnalysis",
     "analyse_ruleset",
     "check_ruleset",
-    "default_check_path",
     "read_live_ruleset",
     "read_network_check",
     "record_network_check",
@@ -249,11 +248,6 @@ def read_live_ruleset(netns: str | None = None, timeout_s: float = 10.0) -> str:
     return done.stdout
 
 
-def default_check_path(keystore: Path) -> Path:
-    """Where the last check is stored: ``<keystore>/.cobot_security/network_check.json``."""
-    return keystore / META_DIR / "network_check.json"
-
-
 @dataclass(frozen=True)
 class NetworkCheckRecord:
     """The findings of one ``network check`` and when it ran (UTC)."""
@@ -269,12 +263,8 @@ def record_network_check(path: Path, findings: list[Finding] | tuple[Finding, ..
     """
     document = {
         "version": RECORD_VERSION,
-        "checked_at": now.astimezone(_dt.timezone.utc).isoformat(),
-        "findings": [
-            {"check": f.check, "subject": f.subject, "level": f.level.name, "message": f.message,
-             "values": [[k, v] for k, v in f.values]}
-            for f in findings
-        ],
+        "checked_at": iso_utc(now),
+        "findings": [finding_to_json(f) for f in findings],
     }
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     write_bytes_atomic(path, (json.dumps(document, indent=2, sort_keys=True) + "\n").encode(), 0o644)
@@ -298,11 +288,9 @@ def read_network_check(path: Path) -> NetworkCheckRecord:
         checked_at = _dt.datetime.fromisoformat(data["checked_at"])
         if checked_at.tzinfo is None:
             raise InputError(path, "checked_at", "a UTC time with offset", data["checked_at"])
-        findings = tuple(
-            Finding(str(f["check"]), str(f["subject"]), Level[f["level"]], str(f["message"]),
-                    tuple((str(k), str(v)) for k, v in f["values"]))
-            for f in data["findings"]
-        )
+        if not isinstance(data["findings"], list):
+            raise InputError(path, "findings", "a list of findings", type(data["findings"]).__name__)
+        findings = tuple(finding_from_json(f, str(path), f"findings[{i}]") for i, f in enumerate(data["findings"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(path, None, "a network check record (version, checked_at, findings)",
                          f"{type(exc).__name__}: {exc}") from None

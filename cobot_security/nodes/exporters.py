@@ -23,6 +23,7 @@ from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.exceptions import ParameterException
 from rclpy.node import Node
 
+from cobot_security.checks import REPORTER_LIVENESS
 from cobot_security.clock import utc_now
 from cobot_security.errors import InputError
 from cobot_security.export.metrics import MetricsGauges, MetricsServer, create_metrics, serve_metrics, update_metrics
@@ -37,7 +38,6 @@ from cobot_security.export.syslog import (
     parse_syslog_target,
     posture_event,
 )
-from cobot_security.health.checks import REPORTER_LIVENESS
 from cobot_security.keystore.audit import AuditRecord
 from cobot_security.posture.alerts import Transition
 from cobot_security.posture.evaluate import PostureReport

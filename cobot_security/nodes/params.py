@@ -16,6 +16,7 @@ from rclpy.exceptions import ParameterException
 from rclpy.node import Node
 
 from cobot_security.errors import InputError
+from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.resources import default_keystore, shipped_file
 
 
@@ -155,7 +156,7 @@ def declare_supervisor(node: Node) -> SupervisorParams:
                                 "(default <keystore>/.cobot_security/incidents)"))
     return SupervisorParams(common, error_after_s, confirm_count, response_topic, response_service,
                             Path(incident_plan),
-                            Path(incident_dir) if incident_dir else common.keystore / ".cobot_security" / "incidents")
+                            Path(incident_dir) if incident_dir else KeystoreLayout(common.keystore).incidents_dir)
 
 
 def declare_keystore_manager(node: Node) -> KeystoreManagerParams:

@@ -25,13 +25,15 @@ from typing import Any
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.client import Client
 from rclpy.node import Node
-from rclpy.task import Future
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.task import Future
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
-from cobot_security.clock import utc_now
-from cobot_security.nodes.exporters import attach_exporters, declare_export_params
+from cobot_security.clock import iso_utc, utc_now
+from cobot_security.incident.engine import DueAction, IncidentEngine
+from cobot_security.incident.incidents import Incident, IncidentStore
+from cobot_security.incident.plan import IncidentPlan, check_plan_file, plan_findings
 from cobot_security.nodes.convert import (
     level_to_byte,
     overall_status,
@@ -41,19 +43,16 @@ from cobot_security.nodes.convert import (
     to_stamp,
     transition_to_status,
 )
+from cobot_security.nodes.exporters import attach_exporters, declare_export_params
 from cobot_security.nodes.health_reporter import run_node
 from cobot_security.nodes.params import SupervisorParams, declare_supervisor
-from cobot_security.incident.engine import DueAction, IncidentEngine
-from cobot_security.incident.incidents import Incident, IncidentStore
-from cobot_security.incident.plan import IncidentPlan, check_plan_file, plan_findings
 from cobot_security.posture.alerts import Transition, TransitionFilter, is_critical_failure
-from cobot_security.posture.attestations import load_attestations
-from cobot_security.posture.attestations import Attestation
+from cobot_security.posture.attestations import Attestation, load_attestations
 from cobot_security.posture.catalog import ControlsCatalog, load_controls
 from cobot_security.posture.evaluate import PostureReport, evaluate_posture
 from cobot_security.posture.freshness import ReporterTracker
 from cobot_security.posture.report import render_report
-from cobot_security.status import Finding, Level
+from cobot_security.status import Finding, Level, finding_to_json
 
 HEALTH_TOPIC = "/cobot_security/health"
 POSTURE_TOPIC = "/cobot_security/posture"
@@ -264,12 +263,10 @@ class SupervisorNode(Node):
         super().destroy_node()
 
     def _health_doc(self, incident: Incident, now: _dt.datetime) -> dict:
-        def as_json(f: Finding) -> dict:
-            return {"name": f.name, "level": Level(int(f.level)).name, "message": f.message, "values": dict(f.values)}
         involved = set(incident.evidence)
-        return {"time": now.isoformat(), "incident": incident.id,
-                "involved": [as_json(f) for f in self._last_findings if f.name in involved],
-                "all": [as_json(f) for f in self._last_findings]}
+        return {"time": iso_utc(now), "incident": incident.id,
+                "involved": [finding_to_json(f) for f in self._last_findings if f.name in involved],
+                "all": [finding_to_json(f) for f in self._last_findings]}
 
     def _execute(self, due: DueAction, posture: dict, now: _dt.datetime) -> None:
         assert self.incidents is not None

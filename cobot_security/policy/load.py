@@ -33,14 +33,14 @@ from cobot_security.policy.model import (
     WorkcellPolicy,
 )
 from cobot_security.yaml_source import (
-    YamlDocument,
-    read_document,
     YamlContext,
+    YamlDocument,
     describe_node,
     line_of,
     parse_duration,
     read_boolean,
     read_choice,
+    read_document,
     read_duration,
     read_integer,
     read_mapping,

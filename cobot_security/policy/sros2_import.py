@@ -23,10 +23,10 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Callable
-from typing import Any, cast
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from lxml import etree

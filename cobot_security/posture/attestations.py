@@ -16,10 +16,10 @@ from pathlib import Path
 from yaml.nodes import Node
 
 from cobot_security.yaml_source import (
-    read_document,
     YamlContext,
     line_of,
     read_date,
+    read_document,
     read_mapping,
     read_string,
     read_unique_items,

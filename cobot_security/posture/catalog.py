@@ -16,12 +16,12 @@ from pathlib import Path
 
 from yaml.nodes import Node
 
-from cobot_security.health.checks import ALL_CHECKS
+from cobot_security.checks import ALL_CHECKS
 from cobot_security.yaml_source import (
-    read_choice,
-    read_document,
     YamlContext,
     line_of,
+    read_choice,
+    read_document,
     read_mapping,
     read_sequence,
     read_string,

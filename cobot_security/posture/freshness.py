@@ -12,7 +12,7 @@ import datetime as _dt
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from cobot_security.health.checks import REPORTER_LIVENESS
+from cobot_security.checks import REPORTER_LIVENESS
 from cobot_security.status import Finding, Level
 
 __all__ = ["ReporterTracker"]

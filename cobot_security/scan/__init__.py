@@ -6,6 +6,6 @@ parts.
 
 from __future__ import annotations
 
-from cobot_security.scan.results import ScanRecord, read_scan_results, scan_results_dir, store_scan_result
+from cobot_security.scan.results import ScanRecord, read_scan_results, store_scan_result
 
-__all__ = ["ScanRecord", "read_scan_results", "scan_results_dir", "store_scan_result"]
+__all__ = ["ScanRecord", "read_scan_results", "store_scan_result"]

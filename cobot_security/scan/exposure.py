@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol as TypingProtocol
 
-from cobot_security.health import checks
+from cobot_security import checks
 from cobot_security.network.model import Conduit, Host, NetworkPolicy, Protocol, Zone
 from cobot_security.scan.services import (
     Authentication,

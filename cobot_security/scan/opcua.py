@@ -19,8 +19,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from cobot_security import checks
 from cobot_security.errors import InputError
-from cobot_security.health import checks
 from cobot_security.status import Finding, Level, worst
 
 __all__ = [

@@ -15,14 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from cobot_security import atomic
+from cobot_security.clock import iso_utc
 from cobot_security.errors import InputError, KeystoreError
-from cobot_security.keystore import atomic
-from cobot_security.keystore.layout import META_DIR
-from cobot_security.status import Finding, Level
+from cobot_security.status import Finding, finding_from_json, finding_to_json
 
 __all__ = [
     "RECORD_VERSION",
-    "SCANS_DIR",
     "ScanRecord",
     "finding_from_json",
     "finding_to_json",
@@ -30,12 +29,10 @@ __all__ = [
     "read_scan_results",
     "result_path",
     "sanitise_target",
-    "scan_results_dir",
     "store_scan_result",
 ]
 
 RECORD_VERSION = 1
-SCANS_DIR = "scans"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _KIND = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -50,11 +47,6 @@ class ScanRecord:
     findings: tuple[Finding, ...]
 
 
-def scan_results_dir(keystore: Path) -> Path:
-    """Default directory of stored scans: ``<keystore>/.cobot_security/scans``."""
-    return Path(keystore) / META_DIR / SCANS_DIR
-
-
 def sanitise_target(target: str) -> str:
     """``opc.tcp://10.0.0.5:4840/`` → ``opc.tcp_10.0.0.5_4840``: file-name safe, no dot-only names."""
     cleaned = _UNSAFE.sub("_", target).strip("_.")
@@ -64,21 +56,6 @@ def sanitise_target(target: str) -> str:
 def result_path(directory: Path, kind: str, target: str) -> Path:
     """Where the scan of ``kind`` against ``target`` is stored."""
     return Path(directory) / f"{kind}-{sanitise_target(target)}.json"
-
-
-def _iso(value: _dt.datetime) -> str:
-    return value.astimezone(_dt.timezone.utc).replace(microsecond=0).isoformat()
-
-
-def finding_to_json(finding: Finding) -> dict[str, object]:
-    """A Finding as a JSON object (level by name, values as [key, value] pairs)."""
-    return {
-        "check": finding.check,
-        "subject": finding.subject,
-        "level": finding.level.name,
-        "message": finding.message,
-        "values": [[key, value] for key, value in finding.values],
-    }
 
 
 def store_scan_result(
@@ -94,7 +71,7 @@ def store_scan_result(
         "version": RECORD_VERSION,
         "kind": kind,
         "target": target,
-        "scanned_at": _iso(now),
+        "scanned_at": iso_utc(now),
         "findings": [finding_to_json(finding) for finding in findings],
     }
     path = result_path(directory, kind, target)
@@ -108,47 +85,6 @@ def store_scan_result(
     except OSError as exc:
         raise KeystoreError(exc.filename or directory, f"cannot store the scan result: {exc.strerror or exc}") from exc
     return path
-
-
-def _level(value: object, source: str, field: str) -> Level:
-    if isinstance(value, bool):
-        raise InputError(source, field, "a level (OK, WARN, ERROR, STALE or 0-3)", repr(value))
-    if isinstance(value, int):
-        try:
-            return Level(value)
-        except ValueError:
-            pass
-    if isinstance(value, str) and value.upper() in Level.__members__:
-        return Level[value.upper()]
-    raise InputError(source, field, "a level (OK, WARN, ERROR, STALE or 0-3)", repr(value))
-
-
-def _values(value: object, source: str, field: str) -> tuple[tuple[str, str], ...]:
-    if value is None:
-        return ()
-    if isinstance(value, dict):
-        return tuple((str(k), str(v)) for k, v in value.items())
-    if isinstance(value, list) and all(isinstance(p, (list, tuple)) and len(p) == 2 for p in value):
-        return tuple((str(k), str(v)) for k, v in value)
-    raise InputError(source, field, "key/values as a mapping or [key, value] pairs", type(value).__name__)
-
-
-def finding_from_json(item: object, source: str, field: str) -> Finding:
-    """A Finding from its JSON object (levels by name or number, values as mapping or pairs).
-
-    :raises InputError: naming ``source`` and ``field`` when the object is malformed.
-    """
-    if not isinstance(item, dict):
-        raise InputError(source, field, "a finding object", type(item).__name__)
-    texts: dict[str, str] = {}
-    for key in ("check", "subject", "message"):
-        value = item.get(key)
-        if not isinstance(value, str) or (key != "message" and not value):
-            raise InputError(source, f"{field}.{key}", "a string", repr(value))
-        texts[key] = value
-    level = _level(item.get("level"), source, f"{field}.level")
-    return Finding(texts["check"], texts["subject"], level, texts["message"],
-                   _values(item.get("values"), source, f"{field}.values"))
 
 
 def _time(value: object, source: str, field: str) -> _dt.datetime:

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from cobot_security import checks
 from cobot_security.errors import InputError
-from cobot_security.health import checks
 from cobot_security.status import Finding, Level
 from cobot_security.yaml_source import (
     YamlContext,

@@ -10,8 +10,9 @@ from pathlib import Path
 
 from cobot_security.clock import utc_now
 from cobot_security.incident.engine import IncidentEngine
-from cobot_security.incident.incidents import IncidentStore, default_incident_dir
+from cobot_security.incident.incidents import IncidentStore
 from cobot_security.incident.plan import load_plan
+from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.posture.attestations import load_attestations
 from cobot_security.resources import shipped_file
 from cobot_security.status import Finding, Level
@@ -20,7 +21,7 @@ ROGUE = Finding("graph_conformance", "/cell/rogue", Level.ERROR, "node /cell/rog
 
 
 def _open_incident(keystore: Path) -> str:
-    store = IncidentStore(default_incident_dir(keystore))
+    store = IncidentStore(KeystoreLayout(keystore).incidents_dir)
     engine = IncidentEngine(load_plan(shipped_file("policies/incident_response.yaml")), store)
     incident = engine.evaluate([], [ROGUE], utc_now()).opened[0]
     store.write_evidence(incident.id, "posture_before.json", {"score": 0})

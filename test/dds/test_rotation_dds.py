@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cobot_security.dds.runner import AgentResult, AgentSpec, agent_environment, run_agents
 from cobot_security.dds.verify import self_test_policy
 from cobot_security.keystore.ca import renew_ca
-from cobot_security.keystore.history import history_root, list_history, recover, rollback_enclave
+from cobot_security.keystore.history import list_history, recover, rollback_enclave
 from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.keystore.rotation import RotationItem, rotate_enclaves
 from cobot_security.keystore.smime import verify_smime
@@ -170,7 +170,7 @@ def test_killed_rotation_recovers_and_enclaves_still_work(tmp_path: Path, dds_do
     deadline = time.monotonic() + 60
     try:
         while time.monotonic() < deadline:
-            done = sum(1 for _ in history_root(layout).glob("~bulk~n*")) if history_root(layout).is_dir() else 0
+            done = sum(1 for _ in layout.history_dir.glob("~bulk~n*")) if layout.history_dir.is_dir() else 0
             if done >= 20 or proc.poll() is not None:
                 break
             time.sleep(0.005)
@@ -188,7 +188,7 @@ def test_killed_rotation_recovers_and_enclaves_still_work(tmp_path: Path, dds_do
         (rotated if cert != before[path] else untouched).append(path)
     assert rotated and untouched, (len(rotated), len(untouched))
     assert not [p for p in layout.enclaves_dir.rglob(".*staging*")]
-    assert not [p for p in history_root(layout).rglob(".*staging*")]
+    assert not [p for p in layout.history_dir.rglob(".*staging*")]
     for path in rotated:
         assert list_history(layout, path)[0].serial  # each rotated enclave's old version is archived
 

@@ -20,12 +20,13 @@ pytest.importorskip("launch.actions", reason="launch is not installed (ROS 2 ins
 pytest.importorskip("launch_ros.actions", reason="launch_ros is not installed (ROS 2 install needed)")
 pytest.importorskip("launch_testing.actions", reason="launch_testing is not installed (ROS 2 install needed)")
 
-import launch  # noqa: E402
 import launch_testing.actions  # noqa: E402
 import rclpy  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
 from ros_domains import lease_domain  # noqa: E402
+
+import launch  # noqa: E402
 
 pytestmark = pytest.mark.launch
 

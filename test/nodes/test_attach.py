@@ -6,7 +6,6 @@ import socket
 from pathlib import Path
 
 import rclpy
-
 from node_helpers import WORKCELL, level, values
 
 from cobot_security.nodes.attach import attach_health_reporting

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 
 from cobot_security.nodes import convert  # noqa: E402

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import rclpy
-
 from node_helpers import WORKCELL, level, make_keystore, statuses, utc_now, values
 
 ARM_EXPIRY = "cobot_security/cert_expiry/cell/arm_driver"

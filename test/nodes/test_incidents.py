@@ -8,9 +8,8 @@ import json
 from pathlib import Path
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from std_msgs.msg import String
-
 from node_helpers import CONTROLS, report_json
+from std_msgs.msg import String
 
 from cobot_security.incident.incidents import IncidentStore
 from cobot_security.nodes.supervisor import RESPONSE_QOS

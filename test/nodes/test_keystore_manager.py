@@ -10,7 +10,6 @@ from pathlib import Path
 import node_helpers
 import pytest
 from cryptography import x509
-
 from node_helpers import WORKCELL, level, make_keystore, statuses, utc_now, values
 
 ARM = "/cell/arm_driver"

@@ -7,10 +7,9 @@ import threading
 from pathlib import Path
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from node_helpers import CONTROLS, WORKCELL, level, report_json, statuses, values
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
-
-from node_helpers import CONTROLS, WORKCELL, level, report_json, statuses, values
 
 from cobot_security.nodes.supervisor import ALERTS_QOS, RESPONSE_QOS
 from cobot_security.posture.catalog import Priority, load_controls  # noqa: E402

@@ -7,9 +7,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from node_helpers import CONTROLS, WORKCELL, report_json
+from prometheus_client.parser import text_string_to_metric_families
 
 TIMEOUT = 25.0
 

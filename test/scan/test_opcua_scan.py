@@ -7,15 +7,15 @@ import logging
 from pathlib import Path
 
 import pytest
+from opcua_servers import ServerThread, free_port  # noqa: E402
 
+from cobot_security import checks
 from cobot_security.cli.main import main
 from cobot_security.clock import utc_now
-from cobot_security.health import checks
+from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.scan.opcua import OpcUaRequirements, scan_opcua
-from cobot_security.scan.results import read_scan_results, scan_results_dir
+from cobot_security.scan.results import read_scan_results
 from cobot_security.status import Level
-
-from opcua_servers import ServerThread, free_port  # noqa: E402
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -76,7 +76,7 @@ def test_cli_stores_results_and_exits_by_level(insecure: ServerThread, hardened:
 
     assert (bad, good) == (1, 0)
     assert bad_out[0]["level"] == "ERROR"
-    stored = {record.target: record for _, record in read_scan_results(scan_results_dir(keystore))}
+    stored = {record.target: record for _, record in read_scan_results(KeystoreLayout(keystore).scans_dir)}
     assert set(stored) == {insecure.url, hardened.url}
     assert [f.level for f in stored[hardened.url].findings] == [Level.OK]
 

@@ -7,13 +7,14 @@ import time
 from pathlib import Path
 
 import pytest
+from listeners import UR_BANNER, closed_port, listener
 
+from cobot_security import checks
 from cobot_security.cli.main import main
-from cobot_security.health import checks
-from cobot_security.scan.results import read_scan_results, scan_results_dir
+from cobot_security.keystore.layout import KeystoreLayout
+from cobot_security.scan.results import read_scan_results
 from cobot_security.scan.services import ScanLimits, load_service_catalog_text, scan_ports, scan_services
 from cobot_security.status import Level
-from listeners import UR_BANNER, closed_port, listener
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -106,7 +107,7 @@ def test_cli_scans_stores_and_exits_1(tmp_path: Path, capsys: pytest.CaptureFixt
 
     assert code == 1
     assert [(f["subject"], f["level"]) for f in out] == [(f"127.0.0.1:{dashboard}", "ERROR")]
-    [(path, record)] = read_scan_results(scan_results_dir(keystore))
+    [(path, record)] = read_scan_results(KeystoreLayout(keystore).scans_dir)
     assert path.name == "services-127.0.0.1.json"
     assert record.target == "127.0.0.1"
     assert [f.level for f in record.findings] == [Level.ERROR]

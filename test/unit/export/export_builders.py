@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from cobot_security.health.checks import CERT_EXPIRY, KEY_MODES, REPORTER_LIVENESS
+from cobot_security.checks import CERT_EXPIRY, KEY_MODES, REPORTER_LIVENESS
 from cobot_security.keystore.audit import AuditRecord
 from cobot_security.posture.alerts import Transition, TransitionFilter
 from cobot_security.posture.catalog import Control, ControlsCatalog, Priority

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from export_builders import cert, findings, report
 
+from cobot_security.checks import CERT_EXPIRY
 from cobot_security.export.metrics import cert_days_left, create_metrics, update_metrics
-from cobot_security.health.checks import CERT_EXPIRY
 from cobot_security.status import Finding, Level
 
 

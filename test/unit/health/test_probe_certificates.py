@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from cobot_security.health import checks
+from cobot_security import checks
 from cobot_security.health.probes import probe_certificates
 from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.policy.model import WorkcellPolicy

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cobot_security.health import checks
+from cobot_security import checks
 from cobot_security.health.probes import (
     GraphFacts,
     NodeFact,

@@ -12,7 +12,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
-from cobot_security.health import checks
+from cobot_security import checks
 from cobot_security.health.probes import (
     probe_crl,
     probe_enforcement_proof,
@@ -23,7 +23,6 @@ from cobot_security.health.probes import (
 )
 from cobot_security.keystore import pki
 from cobot_security.keystore.evidence import record_verify_result
-from cobot_security.keystore.integrity import integrity_json_path, integrity_p7s_path
 from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.keystore.store import init_keystore
 from cobot_security.policy.model import GovernanceOptions, Protection, WorkcellPolicy
@@ -244,9 +243,9 @@ def test_integrity_names_files(layout: KeystoreLayout) -> None:
 
 
 def test_integrity_bad_signature_and_no_manifest(layout: KeystoreLayout) -> None:
-    integrity_json_path(layout).write_text("{}")
+    layout.integrity_json.write_text("{}")
     assert probe_integrity(layout)[0].level == Level.ERROR
-    integrity_p7s_path(layout).unlink()
+    layout.integrity_p7s.unlink()
     finding = probe_integrity(layout)[0]
     assert finding.level == Level.ERROR
     assert "no integrity manifest" in finding.message

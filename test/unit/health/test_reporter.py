@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from cobot_security.health import checks, probes
+from cobot_security import checks
+from cobot_security.health import probes
 from cobot_security.health.probes import GraphFacts, NodeFact
 from cobot_security.health.reporter import ReporterConfig, collect_findings, collect_offline_findings
 from cobot_security.keystore.evidence import record_verify_result
 from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.policy.model import WorkcellPolicy
-from cobot_security.scan.results import scan_results_dir, store_scan_result
+from cobot_security.scan.results import store_scan_result
 from cobot_security.status import Finding, Level, worst
 
 KEYSTORE_CHECKS = {checks.CERT_EXPIRY, checks.CERT_CHAIN, checks.PERMISSIONS_VALIDITY, checks.GOVERNANCE,
@@ -42,7 +43,7 @@ def test_healthy_cell_with_graph(layout: KeystoreLayout, policy: WorkcellPolicy,
     record_verify_result(layout, passed=True, checks=4, failures=0, domain_id=0, now=issued)
     for kind, check, target in (("opcua", checks.OPCUA_ENDPOINTS, "opc.tcp://cell:4840"),
                                 ("services", checks.SERVICE_EXPOSURE, "arm")):
-        store_scan_result(scan_results_dir(layout.root), kind, target,
+        store_scan_result(KeystoreLayout(layout.root).scans_dir, kind, target,
                           [Finding(check, target, Level.OK, "scanned")], issued)
     config = ReporterConfig(keystore=layout.root, policy=policy, expected_uid=os.getuid(), host="host1")
     graph = GraphFacts(nodes=(NodeFact("gripper", "/cell", "/gripper"),),

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from cobot_security import atomic
 from cobot_security.errors import LockError
-from cobot_security.keystore import atomic
 
 
 def _mode(path: Path) -> int:
@@ -122,7 +122,7 @@ def test_lock_held_by_another_process_names_its_pid(tmp_path: Path) -> None:
     script = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from cobot_security.keystore.atomic import KeystoreLock\n"
+        "from cobot_security.atomic import KeystoreLock\n"
         "with KeystoreLock(Path(sys.argv[1]), timeout_s=5):\n"
         "    print('held', flush=True)\n"
         "    sys.stdin.readline()\n"

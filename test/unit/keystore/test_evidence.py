@@ -12,7 +12,6 @@ import pytest
 from cobot_security.errors import KeystoreError
 from cobot_security.keystore.evidence import (
     VerifyRecord,
-    last_verify_path,
     read_verify_result,
     record_verify_result,
 )
@@ -41,16 +40,16 @@ def test_round_trip_and_replace(tmp_path: Path, fixed_now: dt.datetime) -> None:
 def test_malformed_record_raises(tmp_path: Path, content: bytes) -> None:
     layout = KeystoreLayout(tmp_path)
     layout.meta_dir.mkdir()
-    last_verify_path(layout).write_bytes(content)
+    layout.last_verify.write_bytes(content)
     with pytest.raises(KeystoreError, match="expected a verification record") as info:
         read_verify_result(layout)
-    assert info.value.path == str(last_verify_path(layout))
+    assert info.value.path == str(layout.last_verify)
 
 
 def test_passed_must_be_true_literally(tmp_path: Path, fixed_now: dt.datetime) -> None:
     layout = KeystoreLayout(tmp_path)
     record_verify_result(layout, passed=True, checks=1, failures=0, domain_id=0, now=fixed_now)
-    path = last_verify_path(layout)
+    path = layout.last_verify
     path.write_text(path.read_text().replace("true", '"yes"'))
     record = read_verify_result(layout)
     assert record is not None and record.passed is False

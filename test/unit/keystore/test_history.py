@@ -11,9 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from test_rotation import assert_enclave_consistent, enclave_digest  # noqa: E402  (same test folder)
 
+from cobot_security import atomic
 from cobot_security.errors import InputError, KeystoreError
-from cobot_security.keystore import atomic
 from cobot_security.keystore.ca import renew_ca
 from cobot_security.keystore.history import (
     enclave_history_dir,
@@ -26,8 +27,6 @@ from cobot_security.keystore.integrity import check_integrity
 from cobot_security.keystore.rotation import RotationItem, rotate_enclaves
 from cobot_security.keystore.store import Keystore, init_keystore
 from cobot_security.policy.model import WorkcellPolicy
-
-from test_rotation import assert_enclave_consistent, enclave_digest  # noqa: E402  (same test folder)
 
 PolicyFactory = Callable[..., WorkcellPolicy]
 PATHS = ("/cell/arm", "/cell", "/gripper")

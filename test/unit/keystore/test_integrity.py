@@ -12,13 +12,10 @@ import pytest
 
 from cobot_security.keystore.integrity import (
     check_integrity,
-    integrity_json_path,
-    integrity_p7s_path,
 )
 from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.keystore.store import Keystore, init_keystore
 from cobot_security.policy.model import NodeGrants, WorkcellPolicy
-
 
 
 @pytest.fixture
@@ -30,7 +27,7 @@ def layout(tmp_path: Path, policy: WorkcellPolicy, fixed_now: dt.datetime) -> Ke
 def test_fresh_keystore_verifies(layout: KeystoreLayout) -> None:
     result = check_integrity(layout)
     assert result.ok, result
-    document = json.loads(integrity_json_path(layout).read_bytes())
+    document = json.loads(layout.integrity_json.read_bytes())
     assert document["version"] == 1
     files = document["files"]
     assert "enclaves/cell/arm_driver/permissions.xml" in files
@@ -71,7 +68,7 @@ def test_retargeted_symlink_is_modified(layout: KeystoreLayout) -> None:
 def test_edited_manifest_fails_its_signature(layout: KeystoreLayout) -> None:
     path = layout.enclave_dir("/gripper") / "permissions.xml"
     path.write_bytes(b"<forged/>")
-    manifest = integrity_json_path(layout)
+    manifest = layout.integrity_json
     document = json.loads(manifest.read_bytes())
     document["files"]["enclaves/gripper/permissions.xml"] = "0" * 64
     manifest.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
@@ -81,9 +78,9 @@ def test_edited_manifest_fails_its_signature(layout: KeystoreLayout) -> None:
 
 
 def test_edited_signed_content_fails(layout: KeystoreLayout) -> None:
-    p7s = integrity_p7s_path(layout)
+    p7s = layout.integrity_p7s
     data = p7s.read_bytes()
-    digest = json.loads(integrity_json_path(layout).read_bytes())["files"]["enclaves/gripper/cert.pem"]
+    digest = json.loads(layout.integrity_json.read_bytes())["files"]["enclaves/gripper/cert.pem"]
     assert digest.encode() in data
     p7s.write_bytes(data.replace(digest.encode(), b"0" * 64))
     result = check_integrity(layout)
@@ -95,13 +92,13 @@ def test_foreign_signature_fails(tmp_path: Path, layout: KeystoreLayout, policy:
                                  fixed_now: dt.datetime) -> None:
     other = KeystoreLayout(tmp_path / "other")
     init_keystore(other.root, policy, fixed_now)
-    shutil.copy(integrity_p7s_path(other), integrity_p7s_path(layout))
-    shutil.copy(integrity_json_path(other), integrity_json_path(layout))
+    shutil.copy(other.integrity_p7s, layout.integrity_p7s)
+    shutil.copy(other.integrity_json, layout.integrity_json)
     assert not check_integrity(layout).signature_ok
 
 
 def test_no_manifest(layout: KeystoreLayout) -> None:
-    integrity_p7s_path(layout).unlink()
+    layout.integrity_p7s.unlink()
     result = check_integrity(layout)
     assert not result.signature_ok
     assert result.problem is not None and "no integrity manifest" in result.problem
@@ -110,10 +107,10 @@ def test_no_manifest(layout: KeystoreLayout) -> None:
 def test_create_enclave_force_keeps_integrity(layout: KeystoreLayout, policy: WorkcellPolicy,
                                               fixed_now: dt.datetime) -> None:
     store = Keystore.open(layout.root)
-    before = integrity_p7s_path(layout).read_bytes()
+    before = layout.integrity_p7s.read_bytes()
     store.create_enclave(policy.enclaves[0], policy, fixed_now + dt.timedelta(days=1), force=True)
     assert check_integrity(layout).ok
-    assert integrity_p7s_path(layout).read_bytes() != before
+    assert layout.integrity_p7s.read_bytes() != before
 
 
 def test_create_new_enclave_keeps_integrity(layout: KeystoreLayout, policy: WorkcellPolicy,
@@ -130,7 +127,7 @@ def test_single_ca_keystore(tmp_path: Path, policy: WorkcellPolicy, fixed_now: d
     layout = KeystoreLayout(tmp_path / "single")
     init_keystore(layout.root, policy, fixed_now, single_ca=True)
     assert check_integrity(layout).ok
-    files = json.loads(integrity_json_path(layout).read_bytes())["files"]
+    files = json.loads(layout.integrity_json.read_bytes())["files"]
     assert files["public/identity_ca.cert.pem"] == "link:ca.cert.pem"
     (layout.public_dir / "identity_ca.cert.pem").unlink()
     assert check_integrity(layout).missing == ("public/identity_ca.cert.pem",)

@@ -197,7 +197,7 @@ def test_plan_as_dict_is_json_ready(ks: Keystore, policy: WorkcellPolicy) -> Non
 
 
 def test_held_lock_is_a_recorded_failure_not_an_exception(ks: Keystore, policy: WorkcellPolicy) -> None:
-    from cobot_security.keystore.atomic import KeystoreLock
+    from cobot_security.atomic import KeystoreLock
 
     now = ISSUED + 70 * DAY
     quick = Keystore.open(ks.layout.root, lock_timeout_s=0.2)

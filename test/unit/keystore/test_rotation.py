@@ -15,8 +15,8 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from cobot_security import atomic
 from cobot_security.errors import InputError, LockError, PassphraseError
-from cobot_security.keystore import atomic
 from cobot_security.keystore.history import list_history
 from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.keystore.rotation import (

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from cobot_security import atomic
 from cobot_security.errors import KeystoreError
-from cobot_security.keystore import atomic
 from cobot_security.keystore import store as store_module
-from cobot_security.keystore.integrity import check_integrity, integrity_p7s_path
+from cobot_security.keystore.integrity import check_integrity
 from cobot_security.keystore.rotation import RotationFailed, plan_rotation, rotate_enclaves
 from cobot_security.keystore.store import EnclaveInfo, Keystore, init_keystore
 from cobot_security.policy.model import Enclave, WorkcellPolicy
@@ -131,8 +131,8 @@ def test_batch_without_changes_writes_nothing(
     cell: tuple[Keystore, WorkcellPolicy], manifest_writes: list[dt.datetime]
 ) -> None:
     keystore, _ = cell
-    signed = integrity_p7s_path(keystore.layout).read_bytes()
+    signed = keystore.layout.integrity_p7s.read_bytes()
     with keystore.batch():
         pass
     assert manifest_writes == []
-    assert integrity_p7s_path(keystore.layout).read_bytes() == signed
+    assert keystore.layout.integrity_p7s.read_bytes() == signed

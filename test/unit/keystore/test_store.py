@@ -15,8 +15,9 @@ import pytest
 from cryptography import x509
 from lxml import etree
 
+from cobot_security import atomic
 from cobot_security.errors import InvalidNameError, KeystoreError, LockError, PassphraseError
-from cobot_security.keystore import atomic, store
+from cobot_security.keystore import store
 from cobot_security.keystore.layout import ENCLAVE_FILES, ENCLAVE_LINKS, KeystoreLayout
 from cobot_security.keystore.smime import verify_smime
 from cobot_security.keystore.store import Keystore, init_keystore

@@ -8,9 +8,9 @@ import pytest
 
 from cobot_security.cli.main import main
 from cobot_security.errors import InputError
+from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.network.check import (
     check_ruleset,
-    default_check_path,
     read_network_check,
     record_network_check,
 )
@@ -81,7 +81,7 @@ def test_not_nft_json_is_input_error(network):
 
 def test_record_round_trip(network, tmp_path, fixed_now):
     findings = check_ruleset(network, EXAMPLE_RULESET)
-    path = default_check_path(tmp_path / "ks")
+    path = KeystoreLayout(tmp_path / "ks").network_check
     assert path == tmp_path / "ks" / ".cobot_security" / "network_check.json"
     record_network_check(path, findings, fixed_now)
     record = read_network_check(path)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from posture_builders import attestation, catalog, control, finding
 
 from cobot_security.posture.catalog import Priority
 from cobot_security.posture.evaluate import ControlResult, evaluate_posture, score_results
 from cobot_security.status import Finding, Level
-
-from posture_builders import attestation, catalog, control, finding
 
 NOW = dt.datetime(2026, 11, 29, 12, 0, 0, tzinfo=dt.timezone.utc)
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from posture_builders import finding
 
 from cobot_security.posture.freshness import ReporterTracker
 from cobot_security.status import Level
-
-from posture_builders import finding
 
 T0 = dt.datetime(2026, 11, 29, 12, 0, 0, tzinfo=dt.timezone.utc)
 EPS = dt.timedelta(microseconds=1)

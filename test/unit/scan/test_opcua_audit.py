@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from cobot_security import checks
 from cobot_security.errors import InputError
-from cobot_security.health import checks
 from cobot_security.scan.opcua import EndpointFacts, OpcUaRequirements, audit_endpoints, opcua_host
 from cobot_security.status import Level
 

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from cobot_security import checks
 from cobot_security.errors import InputError
-from cobot_security.health import checks
 from cobot_security.health.probes import probe_stored_results
+from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.scan.results import (
     read_scan_record,
     read_scan_results,
     result_path,
     sanitise_target,
-    scan_results_dir,
     store_scan_result,
 )
 from cobot_security.status import Finding, Level
@@ -29,7 +29,7 @@ BAD = Finding(checks.SERVICE_EXPOSURE, "arm:29999", Level.ERROR, "dashboard open
 
 
 def test_round_trip_atomic_and_sanitised(tmp_path: Path) -> None:
-    directory = scan_results_dir(tmp_path)
+    directory = KeystoreLayout(tmp_path).scans_dir
     path = store_scan_result(directory, "opcua", "opc.tcp://cell:4840/ua", [OK], NOW)
 
     assert path == tmp_path / ".cobot_security" / "scans" / "opcua-opc.tcp_cell_4840_ua.json"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from cobot_security import checks
 from cobot_security.errors import InputError
-from cobot_security.health import checks
 from cobot_security.scan.services import (
     Authentication,
     PortResult,

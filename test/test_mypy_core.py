@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parent.parent
 #: The pure core: packages and modules that import no ROS, DDS or launch module.
 CORE = (
     "policy", "keystore", "health", "posture", "network", "scan", "incident", "export",
-    "yaml_source.py", "names.py", "status.py", "errors.py", "clock.py",
+    "yaml_source.py", "names.py", "status.py", "errors.py", "clock.py", "checks.py", "atomic.py",
 )
 
 

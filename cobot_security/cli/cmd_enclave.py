@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from cobot_security.cli import options, render
 from cobot_security.clock import utc_now
 from cobot_security.errors import InputError
+from cobot_security.keystore.enclaves import EnclaveInfo
 from cobot_security.keystore.store import Keystore
 from cobot_security.names import NameContext, validate_enclave_path
 
@@ -55,16 +57,25 @@ def run_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _files(info: EnclaveInfo) -> str:
+    if info.files_ok:
+        return "ok"
+    return "; ".join(([f"missing {','.join(info.missing)}"] if info.missing else []) + list(info.refused))
+
+
 def run_list(args: argparse.Namespace) -> int:
-    """Print the enclaves of the keystore."""
-    enclaves = Keystore.open(options.keystore_path(args)).list_enclaves()
+    """Print the enclaves of the keystore; exit 1 when one cannot be read or holds a refused file.
+
+    One bad enclave never hides the others: each problem is one line on stderr.
+    """
+    keystore = Keystore.open(options.keystore_path(args))
+    enclaves, problems = keystore.list_enclaves(), keystore.enclave_problems()
     if args.json:
         print(render.to_json(enclaves))
-        return 0
-    rows = [
-        (e.path, e.not_before.isoformat(), e.not_after.isoformat(), e.serial[:16],
-         "ok" if e.files_ok else "missing " + ",".join(e.missing))
-        for e in enclaves
-    ]
-    render.table(("enclave", "not_before", "not_after", "serial", "files"), rows)
-    return 0
+    else:
+        rows = [(e.path, e.not_before.isoformat(), e.not_after.isoformat(), e.serial[:16], _files(e))
+                for e in enclaves]
+        render.table(("enclave", "not_before", "not_after", "serial", "files"), rows)
+    for problem in problems:
+        print(f"cobot-security enclave list: {problem.directory / 'cert.pem'}: {problem.problem}", file=sys.stderr)
+    return 1 if problems or any(e.refused for e in enclaves) else 0

@@ -6,7 +6,11 @@ import argparse
 
 from cobot_security.cli import options, render
 from cobot_security.clock import utc_now
-from cobot_security.keystore.reconcile import ReconcilePlan, apply_reconcile, plan_reconcile
+from cobot_security.keystore.reconcile import (
+    ReconcilePlan,
+    apply_reconcile,
+    plan_reconcile,
+)
 from cobot_security.keystore.store import Keystore
 
 

@@ -6,8 +6,14 @@ import argparse
 
 from cobot_security.cli import options, render
 from cobot_security.clock import utc_now
+from cobot_security.keystore.crl import REASONS
 from cobot_security.keystore.layout import KeystoreLayout
-from cobot_security.keystore.revocation import REASONS, crl_status, read_revoked, refresh_crl, revoke_enclave
+from cobot_security.keystore.revocation import (
+    crl_status,
+    read_revoked,
+    refresh_crl,
+    revoke_enclave,
+)
 from cobot_security.keystore.store import Keystore
 from cobot_security.names import NameContext, validate_enclave_path
 

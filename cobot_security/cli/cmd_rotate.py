@@ -7,8 +7,15 @@ from pathlib import Path
 
 from cobot_security.cli import options, render
 from cobot_security.clock import utc_now
-from cobot_security.keystore.ca import CA_KINDS, renew_ca, rollover_plan, stage_rollover, swap_keystores
-from cobot_security.keystore.history import list_history, rollback_enclave
+from cobot_security.keystore.ca import (
+    CA_KINDS,
+    renew_ca,
+    rollover_plan,
+    stage_rollover,
+    swap_keystores,
+)
+from cobot_security.keystore.history import list_history
+from cobot_security.keystore.rollback import rollback_enclave
 from cobot_security.keystore.rotation import plan_rotation, rotate_enclaves
 from cobot_security.keystore.store import Keystore
 from cobot_security.names import NameContext, validate_enclave_path

@@ -7,7 +7,12 @@ import io
 
 from cobot_security.cli import options, render
 from cobot_security.clock import utc_now
-from cobot_security.dds.verify import VerifyReport, run_self_test, summarize, verify_keystore
+from cobot_security.dds.verify import (
+    VerifyReport,
+    run_self_test,
+    summarize,
+    verify_keystore,
+)
 from cobot_security.keystore.evidence import record_verify_result
 from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.keystore.store import Keystore

@@ -27,7 +27,11 @@ from cobot_security.keystore.evidence import record_verify_result
 from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.keystore.revocation import refresh_crl, revoke_enclave
 from cobot_security.keystore.store import Keystore, init_keystore
-from cobot_security.launch_support import demo_node_entries, restart_requests, secure_node_spec
+from cobot_security.launch_support import (
+    demo_node_entries,
+    restart_requests,
+    secure_node_spec,
+)
 from cobot_security.policy.load import load_policy
 from cobot_security.policy.model import WorkcellPolicy
 from cobot_security.posture.report import render_html, render_report, report_from_dict

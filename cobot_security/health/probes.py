@@ -95,7 +95,7 @@ def _chain_problem(enclave: str, cert: x509.Certificate, ca: x509.Certificate) -
 def _load_crl_quietly(layout: KeystoreLayout) -> x509.CertificateRevocationList | None:
     """The keystore's CRL, or None when absent or unreadable (probe_crl reports those cases)."""
     try:
-        return load_crl(layout.crl)
+        return load_crl(layout)
     except (OSError, KeystoreError, ValueError):
         return None
 

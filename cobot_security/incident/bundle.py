@@ -156,7 +156,7 @@ def _manifest_bytes(doc: dict[str, object]) -> bytes:
 def _sign_manifest(doc: dict[str, object], layout: KeystoreLayout,
                    passphrase: bytes | None) -> tuple[str, bytes]:
     try:
-        permissions = Keystore.open(layout.root, passphrase).ca_pairs()[1]
+        permissions = Keystore.open(layout.root, passphrase).load_ca_keys().permissions
     except CobotSecurityError:
         permissions = None
     if permissions is not None:

@@ -19,7 +19,12 @@ from cobot_security import atomic
 from cobot_security.clock import iso_utc
 from cobot_security.errors import InputError, KeystoreError
 from cobot_security.incident.engine import manual_entry
-from cobot_security.incident.incidents import Incident, IncidentStore, TimelineEntry, new_incident_id
+from cobot_security.incident.incidents import (
+    Incident,
+    IncidentStore,
+    TimelineEntry,
+    new_incident_id,
+)
 from cobot_security.incident.plan import DRILL_ATTESTATION, IncidentPlan
 from cobot_security.posture.attestations import Attestation, load_attestations_text
 from cobot_security.yaml_source import read_yaml_file

@@ -29,7 +29,7 @@ import json
 import os
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,11 +91,18 @@ def _line_hash(line: bytes) -> str:
 
 
 def _load_key(layout: KeystoreLayout, create: bool) -> bytes | None:
-    """Read the audit key; with ``create`` make it (0600, O_EXCL) when absent."""
+    """Read the audit key; with ``create`` make it (0600, O_EXCL) when absent AND the log is empty.
+
+    A missing key beside an existing log is an error, never a silent new key: a new key would make
+    every earlier record unverifiable.
+    """
     path = layout.audit_key
     if not os.path.lexists(path):
         if not create:
             return None
+        if _read_log(layout.audit_log):
+            raise KeystoreError(path, "audit key missing: the log cannot be extended (its records are MACed "
+                                      "with the lost key); see docs/rotation.md, 'Audit log'")
         try:
             if not layout.private_dir.is_dir():
                 atomic.make_private_dir(layout.private_dir)
@@ -109,9 +116,12 @@ def _load_key(layout: KeystoreLayout, create: bool) -> bytes | None:
         except OSError as exc:
             raise KeystoreError(exc.filename or path, f"cannot create the audit key: {exc.strerror or exc}") from None
     try:
-        key = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        with os.fdopen(fd, "rb") as handle:
+            key = handle.read(AUDIT_KEY_BYTES + 1)
     except OSError as exc:
-        raise KeystoreError(path, f"cannot read the audit key: {exc.strerror or exc}") from None
+        raise KeystoreError(path, f"cannot read the audit key (a regular file, not a link): "
+                                  f"{exc.strerror or exc}") from None
     if len(key) != AUDIT_KEY_BYTES:
         raise KeystoreError(path, f"expected a {AUDIT_KEY_BYTES}-byte audit key, got {len(key)} bytes")
     return key
@@ -126,39 +136,52 @@ def _read_log(path: Path) -> bytes:
         raise KeystoreError(path, f"cannot read the audit log: {exc.strerror or exc}") from None
 
 
-def _write_head(layout: KeystoreLayout, key: bytes, seq: int, last: str) -> None:
+def _write_head(layout: KeystoreLayout, key: bytes, seq: int, last: str, durable: bool) -> None:
     head: dict[str, object] = {"seq": seq, "last": last}
     head["mac"] = _mac(key, head)
-    atomic.write_bytes_atomic(layout.audit_head, _canonical(head) + b"\n", _LOG_MODE)
+    atomic.write_bytes_atomic(layout.audit_head, _canonical(head) + b"\n", _LOG_MODE, durable=durable)
 
 
-def append_audit(
-    layout: KeystoreLayout,
-    event: str,
-    subject: str,
-    details: Mapping[str, str],
-    now: _dt.datetime,
-) -> AuditRecord:
-    """Append one record to the audit log (O_APPEND + fsync) and move the MAC'd head to it.
+@dataclass(frozen=True)
+class AuditEvent:
+    """One record to append: what happened (``event``) to what (``subject``), with ``details``."""
 
-    The caller must hold the keystore lock.  ``details`` are names, serials and reasons; a value
-    that looks like PEM (key material) is refused.
+    event: str
+    subject: str
+    details: Mapping[str, str] = field(default_factory=dict)
 
-    :raises InputError: a malformed event name, non-string details, naive ``now`` or PEM in details.
-    :raises KeystoreError: the log's last line is incomplete (run ``audit-log verify``), or the
-        disk refuses.
-    """
-    if not _EVENT_RE.match(event):
-        raise InputError(None, "event", "a lower_snake_case audit event name", repr(event))
-    if now.tzinfo is None:
-        raise InputError(None, "now", "a timezone-aware time", "a naive datetime")
+
+def _clean_details(event: AuditEvent) -> dict[str, str]:
+    if not _EVENT_RE.fullmatch(event.event):
+        raise InputError(None, "event", "a lower_snake_case audit event name", repr(event.event))
     clean: dict[str, str] = {}
-    for name, value in details.items():
+    for name, value in event.details.items():
         if not isinstance(name, str) or not isinstance(value, str):
             raise InputError(None, f"details.{name}", "string keys and values", type(value).__name__)
         if "-----BEGIN" in value or "PRIVATE KEY" in value:
             raise InputError(None, f"details.{name}", "no key material in audit records", "PEM data")
         clean[name] = value
+    return clean
+
+
+def append_audit(layout: KeystoreLayout, events: Sequence[AuditEvent], now: _dt.datetime, *,
+                 durable: bool = True) -> list[AuditRecord]:
+    """Append ``events`` to the audit log in one write (O_APPEND) and move the MAC'd head to the last.
+
+    The caller must hold the keystore lock.  ``details`` are names, serials and reasons; a value
+    that looks like PEM (key material) is refused.  With ``durable=False`` nothing is fsynced: the
+    caller's transaction syncs the head with the rest of the batch; the records are always fsynced
+    once, before the head moves to them.
+
+    :raises InputError: a malformed event name, non-string details, naive ``now`` or PEM in details.
+    :raises KeystoreError: the log's last line is incomplete (run ``audit-log verify``), the audit
+        key is missing beside an existing log, or the disk refuses.
+    """
+    if now.tzinfo is None:
+        raise InputError(None, "now", "a timezone-aware time", "a naive datetime")
+    cleaned = [(event, _clean_details(event)) for event in events]
+    if not cleaned:
+        return []
     path = layout.audit_log
     key = _load_key(layout, create=True)
     assert key is not None
@@ -167,28 +190,34 @@ def append_audit(
         raise KeystoreError(path, "the audit log ends with an incomplete line; refusing to append "
                                   "(run cobot-security audit-log verify)")
     lines = data.splitlines()
-    seq = len(lines) + 1
-    prev = _line_hash(lines[-1]) if lines else GENESIS_PREV
-    fields: dict[str, object] = {"seq": seq, "time": iso_utc(now), "event": event, "subject": subject,
-                                 "details": clean, "prev": prev}
-    fields["mac"] = _mac(key, fields)
-    line = _canonical(fields)
+    seq, prev = len(lines), (_line_hash(lines[-1]) if lines else GENESIS_PREV)
+    records: list[AuditRecord] = []
+    payload = bytearray()
+    for event, clean in cleaned:
+        seq += 1
+        fields: dict[str, object] = {"seq": seq, "time": iso_utc(now), "event": event.event,
+                                     "subject": event.subject, "details": clean, "prev": prev}
+        fields["mac"] = _mac(key, fields)
+        line = _canonical(fields)
+        payload += line + b"\n"
+        records.append(AuditRecord(seq=seq, time=str(fields["time"]), event=event.event, subject=event.subject,
+                                   details=clean, prev=prev, mac=str(fields["mac"])))
+        prev = _line_hash(line)
     try:
         if not layout.meta_dir.is_dir():
             atomic.make_private_dir(layout.meta_dir)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, _LOG_MODE)
         try:
-            payload = memoryview(line + b"\n")
-            while payload:
-                payload = payload[os.write(fd, payload):]
-            os.fsync(fd)
+            view = memoryview(bytes(payload))
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)  # the records are durable before the head names them (one fsync per batch)
         finally:
             os.close(fd)
-        _write_head(layout, key, seq, _line_hash(line))
+        _write_head(layout, key, seq, prev, durable)
     except OSError as exc:
         raise KeystoreError(exc.filename or path, f"cannot append to the audit log: {exc.strerror or exc}") from None
-    return AuditRecord(seq=seq, time=str(fields["time"]), event=event, subject=subject, details=clean,
-                       prev=prev, mac=str(fields["mac"]))
+    return records
 
 
 def _parse(line: bytes) -> dict[str, object] | str:
@@ -288,8 +317,10 @@ def _verify_head(layout: KeystoreLayout, key: bytes, lines: list[bytes]) -> Audi
         return AuditVerification(False, count, count + 1,
                                  f"the head names record {seq} but the log ends at record {count}: "
                                  "the last lines were deleted")
-    # The head may lag the log by the one record appended just before a crash; never more.
-    if seq < count - 1 or (seq >= 1 and head["last"] != _line_hash(lines[seq - 1])) or (
+    # The head may lag the log by the records of a batch appended just before a crash: records
+    # after the head still carry valid MACs and chain links (checked above), which only the key
+    # holder can produce; a deleted tail shows as a head beyond the log.
+    if (seq >= 1 and head["last"] != _line_hash(lines[seq - 1])) or (
             seq == 0 and head["last"] != GENESIS_PREV):
         return AuditVerification(False, count, max(seq, 1), "the head does not match the log: "
                                  "records were replaced")

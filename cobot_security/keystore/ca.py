@@ -1,13 +1,16 @@
 """CA lifecycle: renewal with the same key (zero downtime) and rollover to a new key (compromise).
 
-Renewal re-issues a CA certificate with the SAME key and subject and a new validity.  Cyclone DDS
+Renewal re-issues a CA certificate with the SAME key and subject and a new validity, as one
+keystore transaction that stages the whole keystore: the new certificate and every re-signed
+document are written into the staged copy and switched in with one ``renameat2``, so a crash at
+any point leaves the old keystore or the new one, each verifying.  Cyclone DDS
 Security accepts an enclave certificate signed by the old CA certificate when it trusts the
 renewed one and vice versa (checked on this machine), so nodes keep talking while they restart
 one by one.  The permissions CA is different: a participant accepts a permissions or governance
 document only when the certificate embedded as its signer is exactly the permissions CA
 certificate it trusts (observed here, whatever the serial), so nodes holding the old and the
 renewed permissions CA refuse each other's permissions.  Renewing it therefore re-signs governance
-and every permissions document in the same locked operation and needs a cell-wide restart
+and every permissions document in the same transaction and needs a cell-wide restart
 (docs/rotation.md); renew it together with the identity CA, well before expiry.
 
 Rollover (new key) cannot be rolling: the plugins honour one CA certificate only (a bundle of two
@@ -20,10 +23,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -32,22 +34,19 @@ from cobot_security import atomic
 from cobot_security.clock import iso_utc
 from cobot_security.errors import InputError, KeystoreError
 from cobot_security.keystore import pki, smime
-from cobot_security.keystore.integrity import write_integrity_manifest
-from cobot_security.keystore.layout import PERMISSIONS_P7S, PERMISSIONS_XML, KeystoreLayout
-from cobot_security.keystore.store import BACKDATE, Keystore, init_keystore
+from cobot_security.keystore.authority import CaPair
+from cobot_security.keystore.enclaves import BACKDATE, enclave_directories
+from cobot_security.keystore.files import read_keystore_file
+from cobot_security.keystore.layout import (
+    PERMISSIONS_P7S,
+    PERMISSIONS_XML,
+    KeystoreLayout,
+)
+from cobot_security.keystore.store import Keystore, init_keystore
+from cobot_security.keystore.transaction import KeystoreTransaction
 from cobot_security.policy.model import WorkcellPolicy
 
 CA_KINDS: tuple[str, ...] = ("identity", "permissions")
-
-
-class CaPair(Protocol):
-    """A CA certificate with its private key (store's frozen ``_CaPair``; read-only)."""
-
-    @property
-    def cert(self) -> x509.Certificate: ...
-
-    @property
-    def key(self) -> pki.PrivateKey: ...
 
 
 @dataclass(frozen=True)
@@ -59,29 +58,6 @@ class CaRenewal:
     new_serial: str
     not_after: _dt.datetime
     resigned: int  #: .p7s documents signed again (permissions CA only)
-
-
-def load_ca_pairs(keystore: Keystore) -> tuple[CaPair, CaPair]:
-    """The identity and permissions CA pairs, decrypted with the keystore's passphrase.
-
-    Always re-read from disk: a CA may have been renewed since the keystore was opened.
-
-    :raises PassphraseError: the keys cannot be decrypted.
-    :raises KeystoreError: a key is missing or does not match its certificate.
-    """
-    return keystore.ca_pairs(reload=True)
-
-
-def audit_event(layout: KeystoreLayout, event: str, subject: str, details: Mapping[str, str],
-                now: _dt.datetime) -> None:
-    """Append one audit record (caller holds the keystore lock)."""
-    from cobot_security.keystore.audit import append_audit
-
-    append_audit(layout, event, subject, dict(details), now)
-
-
-def _lock_timeout(keystore: Keystore) -> float:
-    return keystore.lock_timeout_s
 
 
 def _cert_file(path: Path) -> Path:
@@ -105,13 +81,40 @@ def _renewed(pair: CaPair, now: _dt.datetime, duration: _dt.timedelta) -> x509.C
     return builder.sign(pair.key, hashes.SHA256())
 
 
-def _enclave_dirs(layout: KeystoreLayout) -> list[Path]:
-    found = []
-    for current, dirs, files in os.walk(layout.enclaves_dir, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        if PERMISSIONS_XML in files and Path(current) != layout.enclaves_dir:
-            found.append(Path(current))
-    return found
+def _resign_documents(tx: KeystoreTransaction) -> int:
+    """Sign governance and every enclave's permissions again (same text, the renewed signer)."""
+    layout, signer = tx.layout, tx.ca.permissions
+    documents = [(layout.governance_xml, layout.governance_p7s)]
+    documents += [(d / PERMISSIONS_XML, d / PERMISSIONS_P7S) for d in enclave_directories(layout)
+                  if os.path.lexists(d / PERMISSIONS_XML)]
+    for text, p7s in documents:
+        tx.write_file(p7s, smime.sign_smime(read_keystore_file(layout, text), signer.cert, signer.key), 0o644)
+    return len(documents)
+
+
+def _renew_in(tx: KeystoreTransaction, kinds: tuple[str, ...], duration: _dt.timedelta) -> list[CaRenewal]:
+    layout = tx.stage_keystore()
+    before = tx.ca
+    written: dict[Path, x509.Certificate] = {}
+    results: list[CaRenewal] = []
+    for kind in kinds:
+        pair = before.identity if kind == "identity" else before.permissions
+        target = _cert_file(layout.identity_ca_cert if kind == "identity" else layout.permissions_ca_cert)
+        if target not in written:
+            written[target] = _renewed(pair, tx.now, duration)
+            tx.write_file(target, pki.certificate_pem(written[target]), 0o644)
+        cert = written[target]
+        results.append(CaRenewal(kind, format(pair.cert.serial_number, "x"), format(cert.serial_number, "x"),
+                                 cert.not_valid_after_utc, 0))
+    tx.reload_ca()
+    if "permissions" in kinds:
+        count = _resign_documents(tx)
+        results = [r if r.which != "permissions" else
+                   CaRenewal(r.which, r.old_serial, r.new_serial, r.not_after, count) for r in results]
+    for result in results:
+        tx.audit("ca_renew", result.which, {"old_serial": result.old_serial, "new_serial": result.new_serial,
+                                           "not_after": iso_utc(result.not_after), "resigned": str(result.resigned)})
+    return results
 
 
 def renew_ca(keystore: Keystore, policy: WorkcellPolicy, now: _dt.datetime,
@@ -121,63 +124,21 @@ def renew_ca(keystore: Keystore, policy: WorkcellPolicy, now: _dt.datetime,
     Renewing the identity CA alone needs no restart.  With the permissions CA renewed,
     governance.p7s and every permissions.p7s are signed again (same text) and every node must be
     restarted together.  A single-CA keystore renews its one certificate whatever ``which`` says.
+    The whole change is staged and switched in at once (see the module docstring).
 
     :raises InputError: ``which`` names something other than identity/permissions, or nothing.
     :raises PassphraseError: the CA keys cannot be decrypted.
     :raises LockError: another process holds the keystore lock.
-    :raises KeystoreError: the disk refuses.
+    :raises KeystoreError: the disk refuses, or a file is refused (planted link, foreign owner).
     """
     kinds = tuple(dict.fromkeys(which))
     if not kinds or any(k not in CA_KINDS for k in kinds):
         raise InputError(None, "which", "one or both of identity, permissions", ",".join(kinds) or "nothing")
     layout = keystore.layout
-    identity, permissions = load_ca_pairs(keystore)
-    single = _cert_file(layout.identity_ca_cert) == _cert_file(layout.permissions_ca_cert)
-    if single:
+    if _cert_file(layout.identity_ca_cert) == _cert_file(layout.permissions_ca_cert):
         kinds = CA_KINDS
-    duration = policy.lifetimes.ca_duration
-    results: list[CaRenewal] = []
-    with atomic.KeystoreLock(layout.lock, _lock_timeout(keystore)):
-        try:
-            written: dict[Path, x509.Certificate] = {}
-            for kind in kinds:
-                pair = identity if kind == "identity" else permissions
-                target = _cert_file(layout.identity_ca_cert if kind == "identity" else layout.permissions_ca_cert)
-                cert = written.get(target) or _renewed(pair, now, duration)
-                if target not in written:
-                    atomic.write_bytes_atomic(target, pki.certificate_pem(cert), 0o644)
-                    written[target] = cert
-                results.append(CaRenewal(kind, format(pair.cert.serial_number, "x"),
-                                         format(cert.serial_number, "x"), cert.not_valid_after_utc, 0))
-            if "permissions" in kinds:
-                signer = written[_cert_file(layout.permissions_ca_cert)]
-                count = _resign_documents(layout, signer, permissions.key)
-                results = [r if r.which != "permissions" else
-                           CaRenewal(r.which, r.old_serial, r.new_serial, r.not_after, count) for r in results]
-            for result in results:
-                audit_event(layout, "ca_renew", result.which, {
-                    "old_serial": result.old_serial, "new_serial": result.new_serial,
-                    "not_after": iso_utc(result.not_after), "resigned": str(result.resigned),
-                }, now)
-            write_integrity_manifest(layout, written.get(_cert_file(layout.permissions_ca_cert), permissions.cert),
-                                     permissions.key, now)
-        except OSError as exc:
-            raise KeystoreError(exc.filename or layout.root, f"cannot renew the CA: {exc.strerror or exc}") from exc
-    load_ca_pairs(keystore)
-    return results
-
-
-def _resign_documents(layout: KeystoreLayout, signer: x509.Certificate, key: pki.PrivateKey) -> int:
-    """Sign governance and every enclave's permissions again (same text, new signer certificate)."""
-    count = 0
-    atomic.write_bytes_atomic(layout.governance_p7s,
-                              smime.sign_smime(layout.governance_xml.read_bytes(), signer, key), 0o644)
-    count += 1
-    for directory in _enclave_dirs(layout):
-        xml = (directory / PERMISSIONS_XML).read_bytes()
-        atomic.write_bytes_atomic(directory / PERMISSIONS_P7S, smime.sign_smime(xml, signer, key), 0o644)
-        count += 1
-    return count
+    with keystore.transaction(now, "ca_renew") as tx:
+        return _renew_in(tx, kinds, policy.lifetimes.ca_duration)
 
 
 # --- rollover (new key) ------------------------------------------------------------------------
@@ -232,6 +193,7 @@ def swap_keystores(old_root: Path, staged_root: Path, now: _dt.datetime, *,
     """Exchange the live keystore with the staged one in one step; return where the old one went.
 
     The old keystore ends at ``<old_root>.pre-rollover-<time>``; ``staged_root`` no longer exists.
+    The switch is audited in the new keystore (an audit record only: no CA key is needed).
 
     :raises KeystoreError: either side is not a keystore, or the file system cannot exchange
         atomically (no renameat2, or different file systems).
@@ -240,20 +202,19 @@ def swap_keystores(old_root: Path, staged_root: Path, now: _dt.datetime, *,
     old_root, staged_root = Path(old_root), Path(staged_root)
     Keystore.open(old_root)
     Keystore.open(staged_root)
-    layout = KeystoreLayout(old_root)
     backup = _pre_rollover_name(old_root, now)
-    with atomic.KeystoreLock(layout.lock, lock_timeout_s):
+    with atomic.KeystoreLock(KeystoreLayout(old_root).lock, lock_timeout_s):
         try:
             if not atomic.exchange_paths(staged_root, old_root):
                 raise KeystoreError(old_root, "expected a file system supporting renameat2(RENAME_EXCHANGE) "
                                               "for a one-step swap, got none")
             os.rename(staged_root, backup)
+            atomic.fsync_dir(old_root.parent)
         except OSError as exc:
             raise KeystoreError(exc.filename or old_root, f"cannot swap keystores: {exc.strerror or exc}") from exc
-    new_layout = KeystoreLayout(old_root)
-    with atomic.KeystoreLock(new_layout.lock, lock_timeout_s):
-        serial = format(pki.load_certificate(new_layout.identity_ca_cert.read_bytes(),
-                                             new_layout.identity_ca_cert).serial_number, "x")
-        audit_event(new_layout, "ca_rollover", str(old_root), {
-            "previous": backup.name, "identity_ca_serial": serial}, now)
+    new = Keystore.open(old_root, lock_timeout_s=lock_timeout_s)
+    identity = new.ca_certificates().identity
+    with new.transaction(now, "ca_rollover", needs_ca=False) as tx:
+        tx.audit("ca_rollover", str(old_root), {"previous": backup.name,
+                                                "identity_ca_serial": format(identity.serial_number, "x")})
     return backup

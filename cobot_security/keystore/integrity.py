@@ -88,6 +88,8 @@ def write_integrity_manifest(
     permissions_ca_cert: x509.Certificate,
     permissions_ca_key: PrivateKey,
     now: _dt.datetime,
+    *,
+    durable: bool = True,
 ) -> None:
     """Hash the keystore's public artifacts and write the manifest plus its signature atomically.
 
@@ -101,8 +103,8 @@ def write_integrity_manifest(
     try:
         atomic.make_private_dir(layout.meta_dir)
         # The signature holds the signed text itself (checked first); the .json is for people.
-        atomic.write_bytes_atomic(layout.integrity_p7s, signature, 0o644)
-        atomic.write_bytes_atomic(layout.integrity_json, data, 0o644)
+        atomic.write_bytes_atomic(layout.integrity_p7s, signature, 0o644, durable=durable)
+        atomic.write_bytes_atomic(layout.integrity_json, data, 0o644, durable=durable)
     except OSError as exc:
         raise KeystoreError(exc.filename or layout.meta_dir,
                             f"cannot write the integrity manifest: {exc.strerror or exc}") from exc

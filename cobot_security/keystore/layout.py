@@ -10,7 +10,7 @@
     <root>/public/crl.pem                  (identity CA's CRL; each enclave links crl.pem to it)
     <root>/private/audit.key               (HMAC key of the audit log, 0600)
     <root>/.cobot_security/                (ours; rmw never looks there)
-        manifest.json, lock, rotation.lock, audit.log, audit.head, revoked.json,
+        manifest.json, lock, transaction.json, audit.log, audit.head, revoked.json,
         integrity.json(.p7s), last_verify.json, network_check.json, history/, incidents/, scans/
 
 Every path under ``.cobot_security`` is a property here; no other module builds one by hand.
@@ -185,9 +185,9 @@ class KeystoreLayout:
         return self.meta_dir / "lock"
 
     @property
-    def rotation_lock(self) -> Path:
-        """The flock file held for a whole rotation run (inside it, each change takes :attr:`lock`)."""
-        return self.meta_dir / "rotation.lock"
+    def journal(self) -> Path:
+        """Present while a keystore transaction is changing things: its absence means "consistent"."""
+        return self.meta_dir / "transaction.json"
 
     @property
     def integrity_json(self) -> Path:

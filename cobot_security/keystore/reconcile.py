@@ -15,9 +15,16 @@ from dataclasses import dataclass, field
 
 from cobot_security.clock import days_left, iso_utc
 from cobot_security.errors import CobotSecurityError
+from cobot_security.keystore.manifest import grant_changed
 from cobot_security.keystore.revocation import crl_status, refresh_crl
-from cobot_security.keystore.rotation import RotationItem, plan_rotation, rotate_enclaves
-from cobot_security.keystore.store import Keystore, enclave_policy_digest
+from cobot_security.keystore.rotation import (
+    RotationFailed,
+    RotationItem,
+    plan_rotation,
+    resign_enclaves,
+    rotate_enclaves,
+)
+from cobot_security.keystore.store import Keystore
 from cobot_security.policy.model import WorkcellPolicy
 from cobot_security.status import Finding, Level
 
@@ -38,7 +45,8 @@ KEYSTORE_MANAGER = "keystore_manager"
 KEYSTORE_SUBJECT = "/keystore"
 
 # Which rotation reason becomes which action (rotation.py decides *whether*, we decide *how*).
-_KIND_OF_REASON = {"missing": CREATE, "policy_changed": RESIGN, "due": ROTATE, "requested": ROTATE}
+_KIND_OF_REASON = {"missing": CREATE, "policy_changed": RESIGN, "due": ROTATE, "requested": ROTATE,
+                   "unreadable": ROTATE}
 
 
 @dataclass(frozen=True)
@@ -130,15 +138,6 @@ class ReconcileOutcome:
         return None
 
 
-def _recorded_digests(keystore: Keystore) -> dict[str, str]:
-    """Policy digests our manifest recorded per enclave when it was issued ({} for sros2 keystores)."""
-    entries = keystore.manifest().get("enclaves")
-    if not isinstance(entries, dict):
-        return {}
-    return {path: entry["policy_sha256"] for path, entry in entries.items()
-            if isinstance(entry, dict) and isinstance(entry.get("policy_sha256"), str)}
-
-
 def _iso_or_none(value: _dt.datetime | None) -> str | None:
     return None if value is None else iso_utc(value)
 
@@ -149,13 +148,13 @@ def plan_reconcile(keystore: Keystore, policy: WorkcellPolicy, now: _dt.datetime
     :raises KeystoreError: the keystore cannot be read (a certificate or our manifest is corrupt).
     """
     items = plan_rotation(keystore, policy, now)
-    recorded = _recorded_digests(keystore)
+    manifest = keystore.manifest()
     actions: list[Action] = []
     for item in items:
         kind, reason = _KIND_OF_REASON.get(item.reason, ROTATE), item.reason
         enclave = policy.enclave(item.enclave)
-        if kind == ROTATE and enclave is not None and recorded.get(item.enclave, "") not in (
-                "", enclave_policy_digest(enclave)):
+        if kind == ROTATE and item.reason == "due" and enclave is not None and grant_changed(
+                keystore.layout, manifest, policy, enclave):
             # Due *and* changed: the re-sign must not wait for rotation to be allowed.
             kind, reason = RESIGN, "policy_changed (also due)"
         actions.append(Action(kind, item.enclave, reason))
@@ -178,33 +177,53 @@ def plan_reconcile(keystore: Keystore, policy: WorkcellPolicy, now: _dt.datetime
                          rotation=tuple(items), crl_next_update=crl.next_update)
 
 
+def _rotate_each(keystore: Keystore, policy: WorkcellPolicy, items: list[RotationItem], now: _dt.datetime,
+                 failures: list[tuple[str, str]]) -> list[str]:
+    """Rotate ``items`` in as few transactions as possible; a failing one is recorded and skipped."""
+    done: list[str] = []
+    while items:
+        try:
+            done += [r.enclave for r in rotate_enclaves(keystore, policy, items, now)]
+            break
+        except RotationFailed as exc:
+            done += [r.enclave for r in exc.completed]
+            failures.append((exc.enclave, str(exc)))
+            items = items[[i.enclave for i in items].index(exc.enclave) + 1:]
+        except CobotSecurityError as exc:  # lock held, passphrase...: every remaining one failed
+            failures += [(i.enclave, str(exc)) for i in items]
+            break
+    return done
+
+
 def apply_reconcile(
     keystore: Keystore, policy: WorkcellPolicy, plan: ReconcilePlan, now: _dt.datetime, *, allow_rotate: bool
 ) -> ReconcileOutcome:
     """Carry out ``plan``: create, re-sign, rotate (due ones only with ``allow_rotate``), refresh the CRL.
 
-    Each enclave change is atomic on its own; one that fails is recorded in ``failures`` and the
-    others still run.  Orphans are only reported.
+    Re-signing keeps an enclave's key and certificate and signs its new grant; creating and
+    rotating issue new ones.  Each runs as one keystore transaction per kind; an enclave that fails
+    is recorded in ``failures`` and the others still run.  Orphans are only reported.
 
     Errors of one change (lock held, disk refused...) are recorded, never raised.
     """
-    created: list[str] = []
-    resigned: list[str] = []
-    rotated: list[str] = []
-    deferred: list[str] = []
     failures: list[tuple[str, str]] = []
+    deferred: list[str] = []
+    by_kind: dict[str, list[RotationItem]] = {CREATE: [], RESIGN: [], ROTATE: []}
     for item in plan.rotation:
         action = plan.action_for(item.enclave)
         kind = action.kind if action is not None else _KIND_OF_REASON.get(item.reason, ROTATE)
-        if kind == ROTATE and item.reason == "due" and not allow_rotate:
+        if kind == ROTATE and item.reason in ("due", "unreadable") and not allow_rotate:
             deferred.append(item.enclave)
             continue
+        by_kind.setdefault(kind, []).append(item)
+    created = _rotate_each(keystore, policy, by_kind[CREATE], now, failures)
+    resigned: list[str] = []
+    if by_kind[RESIGN]:
         try:
-            rotate_enclaves(keystore, policy, [item], now)
+            resigned = resign_enclaves(keystore, policy, [i.enclave for i in by_kind[RESIGN]], now)
         except CobotSecurityError as exc:
-            failures.append((item.enclave, str(exc)))
-            continue
-        {CREATE: created, RESIGN: resigned}.get(kind, rotated).append(item.enclave)
+            failures += [(i.enclave, str(exc)) for i in by_kind[RESIGN]]
+    rotated = _rotate_each(keystore, policy, by_kind[ROTATE], now, failures)
     crl_refreshed = False
     if plan.of_kind(CRL_REFRESH):
         try:

@@ -1,31 +1,46 @@
-"""Enclave rotation: a pure due-decision, then archive → switch → audit, with crash repair.
+"""Enclave rotation: a pure due-decision, then one keystore transaction that re-issues and switches.
 
 :func:`plan_rotation` compares the policy (desired state) with the keystore (actual state) and
-returns what to rotate and why; it writes nothing.  :func:`rotate_enclaves` executes a plan one
-enclave at a time: archive the live version into the history, issue a new key, certificate and
-signed permissions in a staged directory and exchange it with the live one in one rename
-(:meth:`Keystore.create_enclave` with ``force``), then append an audit record.  A failure stops
-the run; each enclave is then fully old or fully new, never a mixture.
+returns what to rotate and why; it writes nothing.  :func:`rotate_enclaves` executes a plan in one
+:class:`~cobot_security.keystore.transaction.KeystoreTransaction`: every planned enclave is
+re-issued (new key, certificate and signed permissions) into a staged directory, the batch is
+made durable with one sync, each staged directory is exchanged with the live one in one rename
+and the replaced version moved into the history; the manifest, audit records and signed
+integrity manifest are written once.  A failure stops the run; each enclave is then fully old or
+fully new, never a mixture, and those before the failure are kept.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from cobot_security import atomic
 from cobot_security.clock import days_left, iso_utc
 from cobot_security.errors import CobotSecurityError, InputError, KeystoreError
-from cobot_security.keystore import pki
-from cobot_security.keystore.ca import audit_event, load_ca_pairs
-from cobot_security.keystore.history import DEFAULT_RETENTION, recover, snapshot_enclave
-from cobot_security.keystore.layout import CERT, KeystoreLayout
-from cobot_security.keystore.store import Keystore, enclave_policy_digest
+from cobot_security.keystore import pki, smime
+from cobot_security.keystore.audit import AuditEvent
+from cobot_security.keystore.enclaves import (
+    issue_material,
+    write_layout_links,
+    write_material,
+)
+from cobot_security.keystore.files import read_keystore_file
+from cobot_security.keystore.history import DEFAULT_RETENTION
+from cobot_security.keystore.layout import CERT, KEY, PERMISSIONS_P7S, PERMISSIONS_XML
+from cobot_security.keystore.manifest import EnclaveRecord, grant_changed
+from cobot_security.keystore.store import Keystore
+from cobot_security.keystore.transaction import (
+    KeystoreTransaction,
+    StagedEnclave,
+    SwapFailed,
+)
 from cobot_security.policy.model import WorkcellPolicy
+from cobot_security.policy.permissions import compile_permissions, grant_digest
 
-REASONS: tuple[str, ...] = ("due", "requested", "missing", "policy_changed")
+REASONS: tuple[str, ...] = ("due", "requested", "missing", "policy_changed", "unreadable")
 
 
 @dataclass(frozen=True)
@@ -67,22 +82,8 @@ def is_due(not_after: _dt.datetime, renew_before: _dt.timedelta, now: _dt.dateti
     return now >= not_after - renew_before
 
 
-def _manifest_digests(layout: KeystoreLayout) -> dict[str, str]:
-    import json
-
-    try:
-        data = json.loads(layout.manifest.read_bytes())
-    except (OSError, ValueError):
-        return {}
-    entries = data.get("enclaves") if isinstance(data, dict) else None
-    if not isinstance(entries, dict):
-        return {}
-    return {k: v["policy_sha256"] for k, v in entries.items()
-            if isinstance(v, dict) and isinstance(v.get("policy_sha256"), str)}
-
-
 def plan_rotation(
-    keystore: Keystore | KeystoreLayout,
+    keystore: Keystore,
     policy: WorkcellPolicy,
     now: _dt.datetime,
     *,
@@ -95,45 +96,83 @@ def plan_rotation(
     * ``enclaves``: exactly these ("requested"; "missing" when not issued yet);
     * ``all``: every policy enclave;
     * ``due_only``: enclaves inside their renew window (``now >= not_after - renew_before``);
-    * default (reconcile): due, missing and policy_changed (manifest digest differs).
+    * default (reconcile): due, missing and policy_changed (:func:`grant_changed`).
 
-    Enclaves the keystore holds but the policy no longer names are never rotated (revoke them).
+    An enclave whose certificate cannot be read (corrupt, a planted link, a foreign owner) is
+    planned as "unreadable" (re-issuing it is the remedy) instead of stopping the plan.  Enclaves
+    the keystore holds but the policy no longer names are never rotated (revoke them).
 
     :raises InputError: a requested enclave the policy does not name, or conflicting selectors.
-    :raises KeystoreError: a certificate cannot be parsed.
     """
-    layout = keystore.layout if isinstance(keystore, Keystore) else keystore
+    layout = keystore.layout
     requested = list(dict.fromkeys(enclaves or ()))
     if sum((bool(requested), due_only, all)) > 1:
         raise InputError(None, "selection", "one of --enclave, --due, --all", "several")
     for path in requested:
         if policy.enclave(path) is None:
             raise InputError(policy.source, "enclaves", f"an entry for enclave {path} in the policy", "none")
-    digests = _manifest_digests(layout)
+    manifest = keystore.manifest()
     chosen = [policy.enclave(p) for p in requested] if requested else list(policy.enclaves)
     items: list[RotationItem] = []
     for enclave in chosen:
         assert enclave is not None
         cert_path = layout.enclave_file(enclave.path, CERT)
-        if not cert_path.is_file():
+        if not os.path.lexists(cert_path):
             if not due_only:
                 items.append(RotationItem(enclave.path, "missing", None, None))
             continue
-        cert = pki.load_certificate(cert_path.read_bytes(), cert_path)
+        try:
+            cert = pki.load_certificate(read_keystore_file(layout, cert_path), cert_path)
+        except KeystoreError:
+            items.append(RotationItem(enclave.path, "unreadable", None, None))
+            continue
         not_after = cert.not_valid_after_utc
         days = days_left(not_after, now)
         if requested or all:
             items.append(RotationItem(enclave.path, "requested", not_after, days))
         elif is_due(not_after, policy.lifetimes.renew_before, now):
             items.append(RotationItem(enclave.path, "due", not_after, days))
-        elif not due_only and enclave.path in digests and digests[enclave.path] != enclave_policy_digest(enclave):
+        elif not due_only and grant_changed(layout, manifest, policy, enclave):
             items.append(RotationItem(enclave.path, "policy_changed", not_after, days))
     return items
 
 
-def rotation_lock(layout: KeystoreLayout, timeout_s: float = 30.0) -> atomic.KeystoreLock:
-    """The lock held for a whole rotation run (each step also takes the keystore lock briefly)."""
-    return atomic.KeystoreLock(layout.rotation_lock, timeout_s)
+def _stage_one(tx: KeystoreTransaction, policy: WorkcellPolicy, item: RotationItem) -> StagedEnclave:
+    enclave = policy.enclave(item.enclave)
+    assert enclave is not None
+    staged = tx.stage_enclave(item.enclave, archive=True)
+    try:
+        material = issue_material(enclave, policy, tx.now, tx.ca)
+        write_material(staged.directory, material, link_crl=tx.layout.crl.exists())
+    except OSError as exc:
+        tx.discard(staged)
+        raise KeystoreError(exc.filename or staged.target, exc.strerror or str(exc)) from exc
+    except BaseException:
+        tx.discard(staged)
+        raise
+    old_serial = _current_serial(tx, item.enclave)
+    staged.record = material.record()
+    staged.events += [
+        AuditEvent("issue", item.enclave, {**material.audit_details(), **({"replaced": "true"} if old_serial else {})}),
+        AuditEvent("rotate", item.enclave, {"reason": item.reason, "old_serial": old_serial or "",
+                                            "new_serial": material.serial, "not_after": iso_utc(material.not_after)}),
+    ]
+    return staged
+
+
+def _current_serial(tx: KeystoreTransaction, path: str) -> str | None:
+    cert_path = tx.layout.enclave_file(path, CERT)
+    try:
+        return format(pki.load_certificate(read_keystore_file(tx.layout, cert_path), cert_path).serial_number, "x")
+    except (KeystoreError, FileNotFoundError):
+        return None
+
+
+def _result(item: RotationItem, staged: StagedEnclave) -> RotationResult:
+    assert staged.record is not None
+    old = staged.events[1].details.get("old_serial") or None
+    return RotationResult(item.enclave, item.reason, old, staged.record.serial, staged.record.not_after,
+                          staged.archived)
 
 
 def rotate_enclaves(
@@ -143,51 +182,100 @@ def rotate_enclaves(
     now: _dt.datetime,
     *,
     retention: int = DEFAULT_RETENTION,
-    lock_timeout_s: float | None = None,
 ) -> list[RotationResult]:
-    """Rotate each planned enclave: archive, re-issue in a staged dir, swap in, audit.
+    """Rotate each planned enclave in one keystore transaction (see the module docstring).
 
-    A second rotation waits for the first up to the lock timeout.  Leftovers of an interrupted
-    earlier run are repaired first (:func:`recover`).
+    A concurrent change waits for this one up to the keystore's lock timeout.  Leftovers of an
+    interrupted earlier change are repaired first (the transaction does it).
 
     :raises RotationFailed: one enclave failed; earlier ones are rotated, it and later ones are not.
-    :raises LockError: another rotation (or keystore change) holds the lock past the timeout.
+    :raises LockError: another keystore change holds the lock past the timeout.
     :raises PassphraseError: the CA keys cannot be decrypted (before anything is written).
     """
-    layout = keystore.layout
-    timeout = keystore.lock_timeout_s if lock_timeout_s is None else lock_timeout_s
     plan = list(items)
     for item in plan:
         if policy.enclave(item.enclave) is None:
             raise InputError(policy.source, "enclaves", f"an entry for enclave {item.enclave}", "none")
-    done: list[RotationResult] = []
-    if plan:
-        load_ca_pairs(keystore)  # a wrong passphrase fails here, before anything is written
-    atomic.make_private_dir(layout.meta_dir)
-    # One batch: the signed integrity manifest is written once at the end (also when an enclave
-    # fails), instead of re-hashing the whole keystore after every enclave (quadratic).
-    with rotation_lock(layout, timeout), keystore.batch():
-        with atomic.KeystoreLock(layout.lock, timeout):
-            recover(layout)
+    if not plan:
+        return []
+    staged: list[tuple[RotationItem, StagedEnclave]] = []
+    failure: tuple[RotationItem, str] | None = None
+    with keystore.transaction(now, "rotate", retention=retention) as tx:
         for item in plan:
-            enclave = policy.enclave(item.enclave)
-            assert enclave is not None
             try:
-                with atomic.KeystoreLock(layout.lock, timeout):
-                    archived = snapshot_enclave(layout, item.enclave, now, retention)
-                info = keystore.create_enclave(enclave, policy, now, force=True)
-                with atomic.KeystoreLock(layout.lock, timeout):
-                    audit_event(layout, "rotate", item.enclave, {
-                        "reason": item.reason,
-                        "old_serial": archived.serial if archived else "",
-                        "new_serial": info.serial,
-                        "not_after": iso_utc(info.not_after),
-                    }, now)
+                staged.append((item, _stage_one(tx, policy, item)))
             except CobotSecurityError as exc:
-                raise RotationFailed(layout.enclave_dir(item.enclave), item.enclave, tuple(done), str(exc)) from exc
-            except OSError as exc:
-                raise RotationFailed(layout.enclave_dir(item.enclave), item.enclave, tuple(done),
-                                     exc.strerror or str(exc)) from exc
-            done.append(RotationResult(item.enclave, item.reason, archived.serial if archived else None,
-                                       info.serial, info.not_after, archived.version if archived else None))
-    return done
+                failure = (item, str(exc))
+                break
+        try:
+            tx.swap_staged()
+        except SwapFailed as exc:
+            failure = (next(i for i, s in staged if s.path == exc.enclave), exc.problem)
+    done = tuple(_result(item, s) for item, s in staged if s.swapped)
+    if failure is not None:
+        item, cause = failure
+        raise RotationFailed(keystore.layout.enclave_dir(item.enclave), item.enclave, done, cause)
+    return list(done)
+
+
+def _stage_resign(tx: KeystoreTransaction, policy: WorkcellPolicy, path: str) -> StagedEnclave:
+    """Stage enclave ``path`` with its certificate and key kept and its grant compiled and signed anew."""
+    enclave = policy.enclave(path)
+    assert enclave is not None
+    live = tx.layout.enclave_dir(path)
+    cert_pem = read_keystore_file(tx.layout, live / CERT)
+    key_pem = read_keystore_file(tx.layout, live / KEY)
+    cert = pki.load_certificate(cert_pem, live / CERT)
+    xml = compile_permissions(policy, enclave, cert.not_valid_before_utc, cert.not_valid_after_utc)
+    staged = tx.stage_enclave(path, archive=True)
+    try:
+        tx.write_file(staged.directory / KEY, key_pem, 0o600)
+        tx.write_file(staged.directory / CERT, cert_pem, 0o644)
+        tx.write_file(staged.directory / PERMISSIONS_XML, xml, 0o644)
+        tx.write_file(staged.directory / PERMISSIONS_P7S,
+                      smime.sign_smime(xml, tx.ca.permissions.cert, tx.ca.permissions.key), 0o644)
+        write_layout_links(staged.directory, path, link_crl=tx.layout.crl.exists())
+    except OSError as exc:
+        tx.discard(staged)
+        raise KeystoreError(exc.filename or live, exc.strerror or str(exc)) from exc
+    known = tx.manifest.enclaves.get(path)
+    staged.record = EnclaveRecord(format(cert.serial_number, "x"), cert.not_valid_after_utc,
+                                  grant_digest(policy, enclave), known.key_origin if known else "keystore")
+    staged.events.append(AuditEvent("resign", path, {"serial": staged.record.serial,
+                                                     "grant_sha256": staged.record.grant_sha256 or ""}))
+    return staged
+
+
+def resign_enclaves(keystore: Keystore, policy: WorkcellPolicy, paths: Iterable[str],
+                    now: _dt.datetime) -> list[str]:
+    """Sign each enclave's grant anew from ``policy`` keeping its key and certificate; one transaction.
+
+    What ``reconcile`` does when only the policy entry changed: the identity stays, the nodes
+    restart to load the new permissions.  The previous version is archived (rollback restores it).
+
+    :raises RotationFailed: one enclave failed; earlier ones are re-signed, it and later ones are not.
+    :raises LockError: another keystore change holds the lock past the timeout.
+    :raises PassphraseError: the CA keys cannot be decrypted (before anything is written).
+    """
+    wanted = list(dict.fromkeys(paths))
+    for path in wanted:
+        if policy.enclave(path) is None:
+            raise InputError(policy.source, "enclaves", f"an entry for enclave {path}", "none")
+    if not wanted:
+        return []
+    staged: list[StagedEnclave] = []
+    failure: tuple[str, str] | None = None
+    with keystore.transaction(now, "resign") as tx:
+        for path in wanted:
+            try:
+                staged.append(_stage_resign(tx, policy, path))
+            except CobotSecurityError as exc:
+                failure = (path, str(exc))
+                break
+        try:
+            tx.swap_staged()
+        except SwapFailed as exc:
+            failure = (exc.enclave, exc.problem)
+    if failure is not None:
+        raise RotationFailed(keystore.layout.enclave_dir(failure[0]), failure[0], (), failure[1])
+    return [s.path for s in staged if s.swapped]

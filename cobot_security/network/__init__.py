@@ -10,7 +10,14 @@ from cobot_security.network.check import (
     record_network_check,
 )
 from cobot_security.network.load import NetworkError, load_network, parse_network
-from cobot_security.network.model import Conduit, DiscoveryRange, Host, NetworkPolicy, Protocol, Zone
+from cobot_security.network.model import (
+    Conduit,
+    DiscoveryRange,
+    Host,
+    NetworkPolicy,
+    Protocol,
+    Zone,
+)
 from cobot_security.network.render import (
     render_conduit_table,
     render_cyclonedds,

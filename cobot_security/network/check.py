@@ -22,7 +22,12 @@ from cobot_security.checks import NETWORK_RULESET
 from cobot_security.clock import iso_utc
 from cobot_security.errors import CobotSecurityError, InputError
 from cobot_security.network.model import NetworkPolicy
-from cobot_security.network.render import CHAIN_NAME, TABLE_FAMILY, TABLE_NAME, conduit_comment
+from cobot_security.network.render import (
+    CHAIN_NAME,
+    TABLE_FAMILY,
+    TABLE_NAME,
+    conduit_comment,
+)
 from cobot_security.status import Finding, Level, finding_from_json, finding_to_json
 
 __all__ = [

@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from xml.sax.saxutils import quoteattr
 
-from cobot_security.network.model import Conduit, DiscoveryRange, Host, NetworkPolicy, Zone
+from cobot_security.network.model import (
+    Conduit,
+    DiscoveryRange,
+    Host,
+    NetworkPolicy,
+    Zone,
+)
 from cobot_security.network.rtps import compress_ports
 
 __all__ = [

@@ -26,7 +26,13 @@ from rclpy.node import Node
 from cobot_security.checks import REPORTER_LIVENESS
 from cobot_security.clock import utc_now
 from cobot_security.errors import InputError
-from cobot_security.export.metrics import MetricsGauges, MetricsServer, create_metrics, serve_metrics, update_metrics
+from cobot_security.export.metrics import (
+    MetricsGauges,
+    MetricsServer,
+    create_metrics,
+    serve_metrics,
+    update_metrics,
+)
 from cobot_security.export.syslog import (
     DEFAULT_ENTERPRISE,
     DEFAULT_FACILITY,

@@ -46,7 +46,11 @@ from cobot_security.nodes.convert import (
 from cobot_security.nodes.exporters import attach_exporters, declare_export_params
 from cobot_security.nodes.health_reporter import run_node
 from cobot_security.nodes.params import SupervisorParams, declare_supervisor
-from cobot_security.posture.alerts import Transition, TransitionFilter, is_critical_failure
+from cobot_security.posture.alerts import (
+    Transition,
+    TransitionFilter,
+    is_critical_failure,
+)
 from cobot_security.posture.attestations import Attestation, load_attestations
 from cobot_security.posture.catalog import ControlsCatalog, load_controls
 from cobot_security.posture.evaluate import PostureReport, evaluate_posture

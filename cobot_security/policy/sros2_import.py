@@ -42,7 +42,13 @@ from cobot_security.names import (
 )
 from cobot_security.policy.grants import compute_dds_grants
 from cobot_security.policy.load import MAX_DOMAIN_ID, SCHEMA_VERSION, check_enclave_set
-from cobot_security.policy.model import Enclave, GovernanceOptions, Lifetimes, NodeGrants, WorkcellPolicy
+from cobot_security.policy.model import (
+    Enclave,
+    GovernanceOptions,
+    Lifetimes,
+    NodeGrants,
+    WorkcellPolicy,
+)
 from cobot_security.policy.xml import parse_xml
 
 #: The sros2 policy format this importer understands.

@@ -435,7 +435,9 @@ def scan_services(
     results = asyncio.run(scan_ports(list(hosts), list(ports), limits))
     if network is None:
         return judge_exposure(results, catalog)
-    from cobot_security.scan.exposure import compare_with_conduits  # exposure imports this module
+    from cobot_security.scan.exposure import (
+        compare_with_conduits,  # exposure imports this module
+    )
 
     findings: list[Finding] = []
     for host in dict.fromkeys(r.host for r in results):

@@ -236,11 +236,12 @@ def test_list_directory_that_is_not_a_keystore(cli, tmp_path):
     assert "public/identity_ca.cert.pem" in result.err
 
 
-def test_list_corrupt_certificate_is_one_line_error(cli, example_keystore):
+def test_list_corrupt_certificate_is_reported_without_hiding_the_others(cli, example_keystore):
     (example_keystore / "enclaves/cell/gripper/cert.pem").write_bytes(b"garbage\n")
 
     result = cli("enclave", "list", "--keystore", example_keystore)
 
-    assert result.code == 2
+    assert result.code == 1
     assert len(result.err_lines) == 1, result.err
-    assert "cell/gripper/cert.pem" in result.err
+    assert "cell/gripper/cert.pem" in result.err and "expected a PEM X.509 certificate" in result.err
+    assert "/cell/arm_driver" in result.out and "/cell/gripper " not in result.out

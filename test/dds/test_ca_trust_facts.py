@@ -177,7 +177,7 @@ def test_intermediate_ca_chained_in_cert_pem_is_refused(tmp_path: Path, dds_doma
     now = _now()
     policy = self_test_policy(dds_domain)
     keystore = init_keystore(tmp_path / "ks", policy, now)
-    identity, _ = keystore.ca_pairs()
+    identity = keystore.load_ca_keys().identity
     root_cert, root_key = identity.cert, identity.key
     if root == "root_without_pathlen":
         root_key = pki.generate_private_key()

@@ -21,7 +21,13 @@ from cobot_security.errors import KeystoreError
 from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.keystore.revocation import refresh_crl
 from cobot_security.keystore.store import Keystore, init_keystore
-from cobot_security.policy.model import Enclave, GovernanceOptions, NodeGrants, Protection, WorkcellPolicy
+from cobot_security.policy.model import (
+    Enclave,
+    GovernanceOptions,
+    NodeGrants,
+    Protection,
+    WorkcellPolicy,
+)
 
 pytestmark = pytest.mark.dds
 

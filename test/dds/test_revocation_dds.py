@@ -19,8 +19,9 @@ from cobot_security.dds.properties import security_properties
 from cobot_security.dds.runner import AgentResult, AgentSpec, run_agents
 from cobot_security.dds.verify import self_test_policy
 from cobot_security.keystore import pki
+from cobot_security.keystore.crl import build_crl
 from cobot_security.keystore.layout import KeystoreLayout
-from cobot_security.keystore.revocation import build_crl, revoke_enclave
+from cobot_security.keystore.revocation import revoke_enclave
 from cobot_security.keystore.store import Keystore, init_keystore
 from cobot_security.policy.model import Enclave, NodeGrants, WorkcellPolicy
 

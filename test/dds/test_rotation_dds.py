@@ -20,15 +20,29 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from cobot_security.dds.runner import AgentResult, AgentSpec, agent_environment, run_agents
+from cobot_security.dds.runner import (
+    AgentResult,
+    AgentSpec,
+    agent_environment,
+    run_agents,
+)
 from cobot_security.dds.verify import self_test_policy
+from cobot_security.keystore.audit import read_audit_log, verify_audit_log
 from cobot_security.keystore.ca import renew_ca
-from cobot_security.keystore.history import list_history, recover, rollback_enclave
+from cobot_security.keystore.history import list_history
+from cobot_security.keystore.integrity import check_integrity
 from cobot_security.keystore.layout import KeystoreLayout
+from cobot_security.keystore.rollback import rollback_enclave
 from cobot_security.keystore.rotation import RotationItem, rotate_enclaves
 from cobot_security.keystore.smime import verify_smime
 from cobot_security.keystore.store import Keystore, init_keystore
-from cobot_security.policy.model import Enclave, GovernanceOptions, Lifetimes, NodeGrants, WorkcellPolicy
+from cobot_security.policy.model import (
+    Enclave,
+    GovernanceOptions,
+    Lifetimes,
+    NodeGrants,
+    WorkcellPolicy,
+)
 
 pytestmark = pytest.mark.dds
 
@@ -131,12 +145,19 @@ def test_renewed_permissions_ca_needs_a_cell_wide_restart(tmp_path: Path, dds_do
 
 
 _KILL_SCRIPT = r"""
-import datetime as dt, sys
+import datetime as dt, sys, time
 from pathlib import Path
 sys.path.insert(0, {test_dir!r})
 from test_rotation_dds import _pair_policy
+from cobot_security import atomic
 from cobot_security.keystore.rotation import plan_rotation, rotate_enclaves
 from cobot_security.keystore.store import Keystore
+# A slow disk: each switch takes 10 ms, so that the kill lands in the middle of switching.
+real_swap = atomic.swap_into_place
+def slow_swap(staged, target, *, durable=True):
+    time.sleep(0.01)
+    return real_swap(staged, target, durable=durable)
+atomic.swap_into_place = slow_swap
 policy = _pair_policy({domain}, {count}, "/bulk/n")
 ks = Keystore.open(Path({root!r}))
 now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
@@ -180,8 +201,13 @@ def test_killed_rotation_recovers_and_enclaves_still_work(tmp_path: Path, dds_do
         proc.wait(timeout=10)
     assert proc.returncode == -signal.SIGKILL
 
-    recover(layout)
+    assert layout.journal.exists()  # the interrupted transaction is known
     now = _now()
+    with Keystore.open(layout.root).transaction(now, "check"):
+        pass  # entering repairs: leftovers removed, manifest re-read, interruption audited
+    assert not layout.journal.exists()
+    assert read_audit_log(layout)[-1].event == "recover"
+    assert verify_audit_log(layout).ok and check_integrity(layout, at=now).ok
     rotated, untouched = [], []
     for path in paths:
         cert = _consistent(layout, path, now)

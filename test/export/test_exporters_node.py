@@ -11,14 +11,18 @@ from collections.abc import Iterator
 
 import pytest
 import rclpy
-from conftest import Rsyslog, free_port
 from export_builders import audit_record, findings, report, transition
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rsyslog_daemon import Rsyslog, free_port
 from test_metrics_scrape import scrape
 
 from cobot_security.errors import InputError
-from cobot_security.nodes.exporters import ExportConfig, attach_exporters, declare_export_params
+from cobot_security.nodes.exporters import (
+    ExportConfig,
+    attach_exporters,
+    declare_export_params,
+)
 from cobot_security.status import Level
 
 pytestmark = pytest.mark.ros

@@ -6,9 +6,9 @@ import socket
 import urllib.request
 
 import pytest
-from conftest import free_port
 from export_builders import findings, report
 from prometheus_client.parser import text_string_to_metric_families
+from rsyslog_daemon import free_port
 
 from cobot_security.errors import InputError
 from cobot_security.export.metrics import create_metrics, serve_metrics, update_metrics

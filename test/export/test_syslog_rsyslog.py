@@ -5,8 +5,8 @@ from __future__ import annotations
 import socket
 
 import pytest
-from conftest import Rsyslog, free_port
 from export_builders import NOW, audit_record, report, transition
+from rsyslog_daemon import Rsyslog, free_port
 
 from cobot_security.export.syslog import (
     SyslogSender,

@@ -15,7 +15,13 @@ from cobot_security.health.probes import (
     probe_graph,
     probe_security_env,
 )
-from cobot_security.policy.model import Enclave, GovernanceOptions, Lifetimes, NodeGrants, WorkcellPolicy
+from cobot_security.policy.model import (
+    Enclave,
+    GovernanceOptions,
+    Lifetimes,
+    NodeGrants,
+    WorkcellPolicy,
+)
 from cobot_security.status import Finding, Level
 
 SECURE = {"ROS_SECURITY_ENABLE": "true", "ROS_SECURITY_STRATEGY": "Enforce"}

@@ -11,7 +11,11 @@ import pytest
 from cobot_security import checks
 from cobot_security.health import probes
 from cobot_security.health.probes import GraphFacts, NodeFact
-from cobot_security.health.reporter import ReporterConfig, collect_findings, collect_offline_findings
+from cobot_security.health.reporter import (
+    ReporterConfig,
+    collect_findings,
+    collect_offline_findings,
+)
 from cobot_security.keystore.evidence import record_verify_result
 from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.policy.model import WorkcellPolicy

@@ -7,7 +7,12 @@ import datetime as dt
 import pytest
 
 from cobot_security.errors import InputError
-from cobot_security.incident.plan import DRILL_ATTESTATION, load_plan, load_plan_text, plan_findings
+from cobot_security.incident.plan import (
+    DRILL_ATTESTATION,
+    load_plan,
+    load_plan_text,
+    plan_findings,
+)
 from cobot_security.posture.attestations import Attestation
 from cobot_security.resources import shipped_file
 from cobot_security.status import Level

@@ -7,7 +7,13 @@ from collections.abc import Callable
 
 import pytest
 
-from cobot_security.policy.model import Enclave, GovernanceOptions, Lifetimes, NodeGrants, WorkcellPolicy
+from cobot_security.policy.model import (
+    Enclave,
+    GovernanceOptions,
+    Lifetimes,
+    NodeGrants,
+    WorkcellPolicy,
+)
 
 
 def make_policy(*paths: str, enclave_days: int = 90, ca_days: int = 3650) -> WorkcellPolicy:

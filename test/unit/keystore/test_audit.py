@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 
 from cobot_security.errors import InputError, KeystoreError
-from cobot_security.keystore.audit import GENESIS_PREV, append_audit, read_audit_log, verify_audit_log
+from cobot_security.keystore.audit import (
+    GENESIS_PREV,
+    AuditEvent,
+    append_audit,
+    read_audit_log,
+    verify_audit_log,
+)
 from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.keystore.store import init_keystore
 from cobot_security.policy.model import WorkcellPolicy
@@ -25,7 +31,7 @@ def layout(tmp_path: Path) -> KeystoreLayout:
     layout = KeystoreLayout(tmp_path / "ks")
     layout.root.mkdir()
     for i, event in enumerate(("init", "issue", "rotate", "revoke")):
-        append_audit(layout, event, f"/cell/e{i}", {"serial": f"{i:x}"}, T0 + dt.timedelta(minutes=i))
+        append_audit(layout, [AuditEvent(event, f"/cell/e{i}", {"serial": f"{i:x}"})], T0 + dt.timedelta(minutes=i))
     return layout
 
 
@@ -144,7 +150,7 @@ def test_missing_log_or_key_is_not_ok(tmp_path: Path, layout: KeystoreLayout) ->
 def test_append_refuses_after_a_truncated_tail(layout: KeystoreLayout) -> None:
     layout.audit_log.write_bytes(layout.audit_log.read_bytes()[:-5])
     with pytest.raises(KeystoreError, match="incomplete line"):
-        append_audit(layout, "issue", "/x", {}, T0)
+        append_audit(layout, [AuditEvent("issue", "/x", {})], T0)
 
 
 @pytest.mark.parametrize(("event", "details", "now", "match"), [
@@ -155,7 +161,7 @@ def test_append_refuses_after_a_truncated_tail(layout: KeystoreLayout) -> None:
 def test_append_rejects_bad_input(layout: KeystoreLayout, event: str, details: dict[str, str],
                                   now: dt.datetime, match: str) -> None:
     with pytest.raises(InputError, match=match):
-        append_audit(layout, event, "/x", details, now)
+        append_audit(layout, [AuditEvent(event, "/x", details)], now)
     assert verify_audit_log(layout).records == 4
 
 

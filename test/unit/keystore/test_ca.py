@@ -12,7 +12,12 @@ from cryptography import x509
 
 from cobot_security import atomic
 from cobot_security.errors import InputError, KeystoreError, LockError
-from cobot_security.keystore.ca import renew_ca, rollover_plan, stage_rollover, swap_keystores
+from cobot_security.keystore.ca import (
+    renew_ca,
+    rollover_plan,
+    stage_rollover,
+    swap_keystores,
+)
 from cobot_security.keystore.integrity import check_integrity
 from cobot_security.keystore.smime import verify_smime
 from cobot_security.keystore.store import Keystore, init_keystore

@@ -16,14 +16,10 @@ from test_rotation import assert_enclave_consistent, enclave_digest  # noqa: E40
 from cobot_security import atomic
 from cobot_security.errors import InputError, KeystoreError
 from cobot_security.keystore.ca import renew_ca
-from cobot_security.keystore.history import (
-    enclave_history_dir,
-    list_history,
-    recover,
-    rollback_enclave,
-    snapshot_enclave,
-)
+from cobot_security.keystore.history import enclave_history_dir, list_history
 from cobot_security.keystore.integrity import check_integrity
+from cobot_security.keystore.recovery import clean_leftovers
+from cobot_security.keystore.rollback import rollback_enclave
 from cobot_security.keystore.rotation import RotationItem, rotate_enclaves
 from cobot_security.keystore.store import Keystore, init_keystore
 from cobot_security.policy.model import WorkcellPolicy
@@ -42,17 +38,20 @@ def _rotate(keystore: Keystore, policy: WorkcellPolicy, path: str, now: dt.datet
     rotate_enclaves(keystore, policy, [RotationItem(path, "requested", None, None)], now, retention=retention)
 
 
-def test_snapshot_copies_files_with_modes_and_links(cell: tuple[Keystore, WorkcellPolicy],
-                                                     fixed_now: dt.datetime) -> None:
-    keystore, _ = cell
+def test_rotation_archives_the_replaced_files_with_modes_and_links(cell: tuple[Keystore, WorkcellPolicy],
+                                                                    fixed_now: dt.datetime) -> None:
+    keystore, policy = cell
     layout = keystore.layout
-    version = snapshot_enclave(layout, "/cell", fixed_now)
-    assert version is not None
+    before = enclave_digest(layout.enclave_dir("/cell"))
+    _rotate(keystore, policy, "/cell", fixed_now)
+    (version,) = list_history(layout, "/cell")
     assert version.directory.parent == layout.meta_dir / "history" / "~cell"
     assert version.version.startswith("20261129T120000Z-")
-    assert enclave_digest(version.directory) == enclave_digest(layout.enclave_dir("/cell"))
+    assert enclave_digest(version.directory) == before
     assert (version.directory / "identity_ca.cert.pem").is_symlink()
     assert not (version.directory / "arm").exists()  # nested enclave not included
+    assert (layout.enclave_dir("/cell") / "arm" / "cert.pem").is_file()  # ... and still live
+    assert stat.S_IMODE(version.directory.stat().st_mode) == 0o700
     assert stat.S_IMODE(version.directory.parent.stat().st_mode) == 0o700
     assert enclave_history_dir(layout, "/cell/arm").name == "~cell~arm"
 
@@ -66,7 +65,8 @@ def test_retention_keeps_the_newest(cell: tuple[Keystore, WorkcellPolicy], fixed
     versions = list_history(keystore.layout, "/gripper")
     assert [v.serial for v in versions] == [serials[3], serials[2]]
     with pytest.raises(InputError, match="at least 1 version"):
-        snapshot_enclave(keystore.layout, "/gripper", fixed_now, retention=0)
+        _rotate(keystore, policy, "/gripper", fixed_now, retention=0)
+    assert [v.serial for v in list_history(keystore.layout, "/gripper")] == [serials[3], serials[2]]
 
 
 def test_rollback_restores_previous_identity_and_keeps_links(cell: tuple[Keystore, WorkcellPolicy],
@@ -122,9 +122,9 @@ def test_rollback_after_permissions_ca_renewal_resigns(cell: tuple[Keystore, Wor
 
 def test_recover_removes_staging_and_restores_nested_enclaves(cell: tuple[Keystore, WorkcellPolicy],
                                                                fixed_now: dt.datetime) -> None:
-    keystore, _ = cell
+    keystore, policy = cell
     layout = keystore.layout
-    snapshot_enclave(layout, "/gripper", fixed_now)
+    _rotate(keystore, policy, "/gripper", fixed_now)
     half = enclave_history_dir(layout, "/gripper") / ".20261129T130000Z-ab.staging-0123456789ab"
     half.mkdir()
     (half / "cert.pem").write_text("partial")
@@ -136,7 +136,7 @@ def test_recover_removes_staging_and_restores_nested_enclaves(cell: tuple[Keysto
     unbuilt = layout.enclaves_dir / ".gripper.staging-bbbbbbbbbbbb"
     unbuilt.mkdir()
     with atomic.KeystoreLock(layout.lock):
-        removed = recover(layout)
+        removed = clean_leftovers(layout)
     assert sorted(p.name for p in removed) == sorted([half.name, old.name, unbuilt.name])
     assert (cell_dir / "arm" / "cert.pem").is_file()
     assert not half.exists() and not old.exists() and not unbuilt.exists()

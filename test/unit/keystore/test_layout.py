@@ -8,7 +8,11 @@ from pathlib import Path
 import pytest
 
 from cobot_security.errors import InvalidNameError, KeystoreError
-from cobot_security.keystore.layout import ENCLAVE_FILES, KeystoreLayout, enclave_link_targets
+from cobot_security.keystore.layout import (
+    ENCLAVE_FILES,
+    KeystoreLayout,
+    enclave_link_targets,
+)
 
 
 def test_paths_match_the_sros2_layout(tmp_path: Path) -> None:

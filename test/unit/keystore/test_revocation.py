@@ -13,11 +13,9 @@ from cryptography import x509
 from cobot_security.errors import InputError, InvalidNameError, KeystoreError
 from cobot_security.keystore import pki
 from cobot_security.keystore.audit import read_audit_log, verify_audit_log
+from cobot_security.keystore.crl import CRL_BACKDATE, RevokedEntry, build_crl
 from cobot_security.keystore.integrity import check_integrity
 from cobot_security.keystore.revocation import (
-    CRL_BACKDATE,
-    RevokedEntry,
-    build_crl,
     crl_status,
     read_revoked,
     refresh_crl,

@@ -25,7 +25,6 @@ from cobot_security.keystore.rotation import (
     is_due,
     plan_rotation,
     rotate_enclaves,
-    rotation_lock,
 )
 from cobot_security.keystore.smime import verify_smime
 from cobot_security.keystore.store import Keystore, init_keystore
@@ -76,7 +75,7 @@ def test_plan_default_is_empty_for_a_fresh_keystore(cell: tuple[Keystore, Workce
                                                      fixed_now: dt.datetime) -> None:
     keystore, policy = cell
     assert plan_rotation(keystore, policy, fixed_now) == []
-    assert plan_rotation(keystore.layout, policy, fixed_now, due_only=True) == []
+    assert plan_rotation(keystore, policy, fixed_now, due_only=True) == []
 
 
 def test_plan_due_just_before_at_and_after_the_window(cell: tuple[Keystore, WorkcellPolicy],
@@ -156,12 +155,12 @@ def test_failure_mid_rotation_leaves_each_enclave_old_or_new(
     real_swap = atomic.swap_into_place
     calls = []
 
-    def failing_swap(staged: Path, target: Path) -> Path | None:
+    def failing_swap(staged: Path, target: Path, *, durable: bool = True) -> Path | None:
         calls.append(target)
         if len(calls) == 2:  # the second enclave: its staged dir is fully built, then the disk fails
             assert (staged / "cert.pem").is_file() and (staged / "permissions.p7s").is_file()
             raise OSError(28, "No space left on device", str(target))
-        return real_swap(staged, target)
+        return real_swap(staged, target, durable=durable)
 
     monkeypatch.setattr(atomic, "swap_into_place", failing_swap)
     with pytest.raises(RotationFailed, match="rotation stopped at enclave /cell after 1 rotated") as info:
@@ -179,7 +178,7 @@ def test_failure_mid_rotation_leaves_each_enclave_old_or_new(
 def test_second_rotation_gets_lock_error(cell: tuple[Keystore, WorkcellPolicy], fixed_now: dt.datetime) -> None:
     keystore, policy = cell
     other = Keystore.open(keystore.layout.root, lock_timeout_s=0.2)
-    with rotation_lock(keystore.layout):
+    with atomic.KeystoreLock(keystore.layout.lock):
         with pytest.raises(LockError, match="holds the keystore lock"):
             rotate_enclaves(other, policy, [RotationItem("/gripper", "requested", None, None)], fixed_now)
     assert list_history(keystore.layout, "/gripper") == []

@@ -10,7 +10,11 @@ from cryptography import x509
 
 from cobot_security.errors import KeystoreError
 from cobot_security.keystore import pki
-from cobot_security.keystore.smime import extract_smime_content, sign_smime, verify_smime
+from cobot_security.keystore.smime import (
+    extract_smime_content,
+    sign_smime,
+    verify_smime,
+)
 
 DOC = b'<?xml version="1.0" encoding="UTF-8"?>\n<dds>\n  <permissions/>\n</dds>\n'
 HOUR = dt.timedelta(hours=1)

@@ -16,13 +16,23 @@ from cryptography import x509
 from lxml import etree
 
 from cobot_security import atomic
-from cobot_security.errors import InvalidNameError, KeystoreError, LockError, PassphraseError
+from cobot_security.errors import (
+    InvalidNameError,
+    KeystoreError,
+    LockError,
+    PassphraseError,
+)
 from cobot_security.keystore import store
+from cobot_security.keystore.enclaves import EnclaveMaterial
 from cobot_security.keystore.layout import ENCLAVE_FILES, ENCLAVE_LINKS, KeystoreLayout
 from cobot_security.keystore.smime import verify_smime
 from cobot_security.keystore.store import Keystore, init_keystore
 from cobot_security.policy.model import Enclave, NodeGrants, WorkcellPolicy
-from cobot_security.policy.permissions import compile_permissions, subject_name
+from cobot_security.policy.permissions import (
+    compile_permissions,
+    grant_digest,
+    subject_name,
+)
 
 SECRET = b"s3cret-pass"
 PolicyFactory = Callable[..., WorkcellPolicy]
@@ -67,7 +77,7 @@ def test_layout_and_modes(tmp_path: Path, policy: WorkcellPolicy, fixed_now: dt.
         assert _mode(public) == 0o644
     for path in ("/cell/arm_driver", "/gripper"):
         directory = layout.enclave_dir(path)
-        assert _mode(directory) == 0o755
+        assert _mode(directory) == 0o700  # it holds key.pem
         assert _mode(directory / "key.pem") == 0o600
         for name in ("cert.pem", "permissions.xml", "permissions.p7s"):
             assert _mode(directory / name) == 0o644
@@ -142,17 +152,22 @@ def test_list_enclaves_and_manifest(tmp_path: Path, policy: WorkcellPolicy, fixe
     entry = manifest["enclaves"]["/cell/arm_driver"]
     assert entry["serial"] == infos[0].serial
     assert entry["not_after"] == infos[0].not_after.isoformat()
-    assert entry["policy_sha256"] == store.enclave_policy_digest(policy.enclaves[0])
+    assert entry["grant_sha256"] == grant_digest(policy, policy.enclaves[0])
+    assert entry["key_origin"] == "keystore" and manifest["version"] == 2
     (infos[1].directory / "permissions.p7s").unlink()
     assert Keystore.open(ks.layout.root).list_enclaves()[1].missing == ("permissions.p7s",)
 
 
-def test_policy_digest_ignores_line_numbers_but_not_grants() -> None:
+def test_grant_digest_follows_what_is_signed_not_how_the_policy_spells_it(policy: WorkcellPolicy) -> None:
     node = NodeGrants(name="arm", publish=("a",))
-    base = store.enclave_policy_digest(Enclave("/a", (node,), line=3))
-    assert store.enclave_policy_digest(Enclave("/a", (node,), line=9)) == base
+    base = grant_digest(policy, Enclave("/a", (node,), line=3))
+    assert grant_digest(policy, Enclave("/a", (node,), line=9)) == base
+    # The same grant written another way (absolute name, a second node with nothing new) digests the same.
+    assert grant_digest(policy, Enclave("/a", (NodeGrants(name="arm", publish=("/a",)),))) == base
     changed = Enclave("/a", (NodeGrants(name="arm", publish=("a", "b")),))
-    assert store.enclave_policy_digest(changed) != base
+    assert grant_digest(policy, changed) != base
+    wider = dataclasses.replace(policy, domain_ids=(*policy.domain_ids, 7))
+    assert grant_digest(wider, Enclave("/a", (node,))) != base
 
 
 def test_create_enclaves_false_then_create_enclave(
@@ -275,16 +290,16 @@ def test_interrupted_init_leaves_previous_keystore(
     root = tmp_path / "ks"
     init_keystore(root, policy, fixed_now)
     before = tree_digest(tmp_path)
-    real = store._write_enclave_files
+    real = store.write_material
     calls: list[str] = []
 
-    def fail_on_second(directory: Path, enclave: Enclave, *args: object) -> x509.Certificate:
-        calls.append(enclave.path)
+    def fail_on_second(directory: Path, material: EnclaveMaterial, *, link_crl: bool) -> None:
+        calls.append(material.path)
         if len(calls) == 2:
             raise RuntimeError("interrupted")
-        return real(directory, enclave, *args)  # type: ignore[arg-type]
+        real(directory, material, link_crl=link_crl)
 
-    monkeypatch.setattr(store, "_write_enclave_files", fail_on_second)
+    monkeypatch.setattr(store, "write_material", fail_on_second)
     with pytest.raises(RuntimeError, match="interrupted"):
         init_keystore(root, policy, fixed_now, force=True)
     assert tree_digest(tmp_path) == before

@@ -21,7 +21,10 @@ from lxml import etree
 from cobot_security.errors import InputError, PolicyError
 from cobot_security.policy.grants import compute_dds_grants
 from cobot_security.policy.model import GovernanceOptions
-from cobot_security.policy.sros2_import import import_sros2_policy, import_sros2_policy_bytes
+from cobot_security.policy.sros2_import import (
+    import_sros2_policy,
+    import_sros2_policy_bytes,
+)
 
 ORACLE_SAMPLES = ["sample", "talker_listener", "add_two_ints", "minimal_action", "single_context"]
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 import pytest
 from posture_builders import catalog, control
 
-from cobot_security.posture.alerts import Transition, TransitionFilter, is_critical_failure
+from cobot_security.posture.alerts import (
+    Transition,
+    TransitionFilter,
+    is_critical_failure,
+)
 from cobot_security.posture.catalog import Priority
 from cobot_security.posture.evaluate import ControlResult
 from cobot_security.status import Level

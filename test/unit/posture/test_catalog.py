@@ -10,7 +10,10 @@ import pytest
 
 from cobot_security.checks import ALL_CHECKS
 from cobot_security.errors import InputError
-from cobot_security.posture.attestations import load_attestations, load_attestations_text
+from cobot_security.posture.attestations import (
+    load_attestations,
+    load_attestations_text,
+)
 from cobot_security.posture.catalog import Priority, load_controls, load_controls_text
 
 REPO = Path(__file__).resolve().parents[3]

@@ -8,7 +8,11 @@ import pytest
 from posture_builders import attestation, catalog, control, finding
 
 from cobot_security.posture.catalog import Priority
-from cobot_security.posture.evaluate import ControlResult, evaluate_posture, score_results
+from cobot_security.posture.evaluate import (
+    ControlResult,
+    evaluate_posture,
+    score_results,
+)
 from cobot_security.status import Finding, Level
 
 NOW = dt.datetime(2026, 11, 29, 12, 0, 0, tzinfo=dt.timezone.utc)

@@ -11,7 +11,14 @@ import pytest
 
 from cobot_security import checks
 from cobot_security.cli.main import main
-from cobot_security.network.model import Conduit, DiscoveryRange, Host, NetworkPolicy, Protocol, Zone
+from cobot_security.network.model import (
+    Conduit,
+    DiscoveryRange,
+    Host,
+    NetworkPolicy,
+    Protocol,
+    Zone,
+)
 from cobot_security.scan.exposure import compare_with_conduits, conduits_to, locate_host
 from cobot_security.scan.services import PortResult, load_service_catalog_text
 from cobot_security.status import Level

@@ -14,7 +14,12 @@ from cryptography.x509.oid import NameOID
 
 from cobot_security import checks
 from cobot_security.errors import InputError
-from cobot_security.scan.opcua import EndpointFacts, OpcUaRequirements, audit_endpoints, opcua_host
+from cobot_security.scan.opcua import (
+    EndpointFacts,
+    OpcUaRequirements,
+    audit_endpoints,
+    opcua_host,
+)
 from cobot_security.status import Level
 
 URL = "opc.tcp://127.0.0.1:4840"

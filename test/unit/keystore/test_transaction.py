@@ -1,4 +1,4 @@
-"""Keystore.batch: the signed integrity manifest is written once per rotation, and still on failure."""
+"""The keystore transaction: one signed integrity manifest per change, also when the change fails midway."""
 
 from __future__ import annotations
 
@@ -10,10 +10,16 @@ import pytest
 
 from cobot_security import atomic
 from cobot_security.errors import KeystoreError
-from cobot_security.keystore import store as store_module
+from cobot_security.keystore import rotation as rotation_module
+from cobot_security.keystore import transaction as transaction_module
+from cobot_security.keystore.enclaves import issue_material
 from cobot_security.keystore.integrity import check_integrity
-from cobot_security.keystore.rotation import RotationFailed, plan_rotation, rotate_enclaves
-from cobot_security.keystore.store import EnclaveInfo, Keystore, init_keystore
+from cobot_security.keystore.rotation import (
+    RotationFailed,
+    plan_rotation,
+    rotate_enclaves,
+)
+from cobot_security.keystore.store import Keystore, init_keystore
 from cobot_security.policy.model import Enclave, WorkcellPolicy
 
 PolicyFactory = Callable[..., WorkcellPolicy]
@@ -29,14 +35,14 @@ def cell(tmp_path: Path, policy_factory: PolicyFactory, fixed_now: dt.datetime) 
 @pytest.fixture
 def manifest_writes(monkeypatch: pytest.MonkeyPatch) -> list[dt.datetime]:
     """Record the ``now`` of every integrity manifest the keystore writes (and still write it)."""
-    real = store_module.write_integrity_manifest
+    real = transaction_module.write_integrity_manifest
     calls: list[dt.datetime] = []
 
-    def counting(layout: object, cert: object, key: object, now: dt.datetime) -> None:
+    def counting(layout: object, cert: object, key: object, now: dt.datetime, *, durable: bool = True) -> None:
         calls.append(now)
-        real(layout, cert, key, now)  # type: ignore[arg-type]
+        real(layout, cert, key, now, durable=durable)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(store_module, "write_integrity_manifest", counting)
+    monkeypatch.setattr(transaction_module, "write_integrity_manifest", counting)
     return calls
 
 
@@ -68,28 +74,26 @@ def test_create_enclave_outside_a_batch_still_signs_each_time(
 
 
 def _fail_create_on_second(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = Keystore.create_enclave
     calls: list[str] = []
 
-    def failing(self: Keystore, enclave: Enclave, policy: WorkcellPolicy, now: dt.datetime, *,
-                force: bool = False) -> EnclaveInfo:
+    def failing(enclave: Enclave, policy: WorkcellPolicy, now: dt.datetime, ca: object) -> object:
         calls.append(enclave.path)
         if len(calls) == 2:
-            raise KeystoreError(self.layout.enclave_dir(enclave.path), "injected failure")
-        return real(self, enclave, policy, now, force=force)
+            raise KeystoreError(enclave.path, "injected failure")
+        return issue_material(enclave, policy, now, ca)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(Keystore, "create_enclave", failing)
+    monkeypatch.setattr(rotation_module, "issue_material", failing)
 
 
 def _fail_swap_on_second(monkeypatch: pytest.MonkeyPatch) -> None:
     real = atomic.swap_into_place
     calls: list[Path] = []
 
-    def failing(staged: Path, target: Path) -> Path | None:
+    def failing(staged: Path, target: Path, *, durable: bool = True) -> Path | None:
         calls.append(target)
         if len(calls) == 2:  # inside create_enclave, after the staged enclave is fully written
             raise OSError(28, "No space left on device", str(target))
-        return real(staged, target)
+        return real(staged, target, durable=durable)
 
     monkeypatch.setattr(atomic, "swap_into_place", failing)
 
@@ -112,27 +116,34 @@ def test_batch_failing_midway_still_leaves_a_verifying_manifest(
     assert result.ok, result
 
 
-def test_nested_batches_sign_at_the_outermost_end(
+def test_a_transaction_signs_once_at_its_end(
     cell: tuple[Keystore, WorkcellPolicy], fixed_now: dt.datetime, manifest_writes: list[dt.datetime]
 ) -> None:
     keystore, policy = cell
-    enclave = policy.enclave("/gripper")
-    assert enclave is not None
-    with keystore.batch():
-        with keystore.batch():
-            keystore.create_enclave(enclave, policy, fixed_now, force=True)
+    before = _cert(keystore, "/gripper")
+    with keystore.transaction(fixed_now, "issue") as tx:
+        enclave = policy.enclave("/gripper")
+        assert enclave is not None
+        staged = tx.stage_enclave("/gripper", archive=True)
+        material = issue_material(enclave, policy, fixed_now, tx.ca)
+        rotation_module.write_material(staged.directory, material, link_crl=True)
+        staged.record = material.record()
         assert manifest_writes == []
-        assert not check_integrity(keystore.layout, at=fixed_now).ok  # deferred: stale inside the batch
+        assert _cert(keystore, "/gripper") == before  # staged, not yet switched in
     assert manifest_writes == [fixed_now]
+    assert _cert(keystore, "/gripper") != before
     assert check_integrity(keystore.layout, at=fixed_now).ok
+    assert not keystore.layout.journal.exists()
 
 
-def test_batch_without_changes_writes_nothing(
-    cell: tuple[Keystore, WorkcellPolicy], manifest_writes: list[dt.datetime]
+def test_a_transaction_without_changes_writes_nothing(
+    cell: tuple[Keystore, WorkcellPolicy], fixed_now: dt.datetime, manifest_writes: list[dt.datetime]
 ) -> None:
     keystore, _ = cell
     signed = keystore.layout.integrity_p7s.read_bytes()
-    with keystore.batch():
+    log = keystore.layout.audit_log.read_bytes()
+    with keystore.transaction(fixed_now, "nothing"):
         pass
     assert manifest_writes == []
     assert keystore.layout.integrity_p7s.read_bytes() == signed
+    assert keystore.layout.audit_log.read_bytes() == log

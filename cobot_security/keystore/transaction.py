@@ -1,0 +1,390 @@
+"""The one way to change a keystore: a transaction that locks, unlocks the CAs, stages and commits.
+
+Every operation that changes a keystore (issue, rotate, revoke, refresh the CRL, roll back, renew
+a CA) runs inside one :class:`KeystoreTransaction`::
+
+    with keystore.transaction(now, "rotate") as tx:
+        staged = tx.stage_enclave("/cell/arm", archive=True)   # build files in staged.directory
+        ...
+        tx.audit("rotate", "/cell/arm", {...})
+
+Entering takes the keystore lock once, repairs what an interrupted transaction left behind
+(:mod:`recovery <cobot_security.keystore.recovery>`) and, when the operation needs them,
+decrypts the CA keys once — a wrong passphrase fails before anything is written.  Leaving commits
+in this order, each step only after the previous one is durable:
+
+1. one ``syncfs`` makes every staged file durable (no fsync per file: issue 11);
+2. staged enclave directories are exchanged with the live ones, one ``renameat2`` each, and each
+   replaced version is moved (not copied) into the history;
+3. the typed manifest is written once, the audit records are appended in one write, the signed
+   integrity manifest is re-computed once over the final tree;
+4. a last ``syncfs``, then the journal (``.cobot_security/transaction.json``, written durably
+   before the first change) is removed.
+
+A crash anywhere leaves each enclave fully old or fully new, and the journal tells the next
+transaction to repair the metadata and audit the interruption.  A transaction that fails inside
+its block still commits what it already switched in (the integrity manifest then matches the
+disk), discards what was only staged, and re-raises.  Changes spanning ``public/`` and
+``enclaves/`` at once (CA renewal) use :meth:`KeystoreTransaction.stage_keystore`: the whole
+keystore is staged beside the live one and exchanged in one step.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from cobot_security import atomic
+from cobot_security.clock import iso_utc
+from cobot_security.errors import InputError, KeystoreError
+from cobot_security.keystore.audit import AuditEvent, append_audit
+from cobot_security.keystore.authority import CaKeys, load_ca_keys
+from cobot_security.keystore.enclaves import read_enclave_records
+from cobot_security.keystore.history import (
+    DEFAULT_RETENTION,
+    archive_tree,
+    prune_history,
+)
+from cobot_security.keystore.integrity import write_integrity_manifest
+from cobot_security.keystore.layout import CERT, KeystoreLayout
+from cobot_security.keystore.manifest import EnclaveRecord, Manifest, read_manifest
+from cobot_security.keystore.recovery import adopt_nested, recover_interrupted
+
+#: Mode of an enclave directory (it holds key.pem) and of our staging directories.
+ENCLAVE_DIR_MODE = 0o700
+#: Mode of the intermediate namespace directories under enclaves/ (no keys in them).
+NAMESPACE_DIR_MODE = 0o755
+
+
+@dataclass
+class StagedEnclave:
+    """One enclave directory being rebuilt aside; switched in at :meth:`KeystoreTransaction.swap_staged`."""
+
+    path: str
+    directory: Path  #: write the new files here
+    target: Path
+    archive: bool  #: move the replaced version into the history
+    record: EnclaveRecord | None = None  #: the manifest entry, applied once switched in
+    events: list[AuditEvent] = field(default_factory=list)  #: audited once switched in
+    swapped: bool = False
+    archived: str | None = None  #: history version name of the replaced files
+
+
+class SwapFailed(KeystoreError):
+    """Switching a staged enclave in failed; ``done`` were switched in before it."""
+
+    def __init__(self, enclave: str, done: tuple[StagedEnclave, ...], cause: OSError) -> None:
+        self.enclave = enclave
+        self.done = done
+        super().__init__(cause.filename or enclave, f"cannot switch enclave {enclave} in: {cause.strerror or cause}")
+
+
+def _wrap(exc: OSError, action: str, path: Path | str) -> KeystoreError:
+    return KeystoreError(exc.filename or path, f"cannot {action}: {exc.strerror or exc}")
+
+
+class KeystoreTransaction:
+    """See the module docstring.  Create with :meth:`Keystore.transaction`."""
+
+    def __init__(self, layout: KeystoreLayout, now: _dt.datetime, operation: str, *,
+                 passphrase: bytes | None, lock_timeout_s: float, needs_ca: bool,
+                 retention: int = DEFAULT_RETENTION) -> None:
+        """Prepare a transaction; nothing happens before ``with``.
+
+        :raises InputError: ``retention`` below 1.
+        """
+        if retention < 1:
+            raise InputError(None, "retention", "at least 1 version", str(retention))
+        self.live = layout
+        self.now = now
+        self.operation = operation
+        self._passphrase = passphrase
+        self._needs_ca = needs_ca
+        self.retention = retention
+        self._lock = atomic.KeystoreLock(layout.lock, lock_timeout_s)
+        self._ca: CaKeys | None = None
+        self._staged: list[StagedEnclave] = []
+        self._events: list[AuditEvent] = []
+        self._journal = False
+        self._files_changed = False
+        self._manifest_changed = False
+        self._staged_root: Path | None = None
+        self._extra_locks: list[atomic.KeystoreLock] = []
+        self._read_version = 0
+        self.manifest = Manifest()
+
+    # -- the parts a caller uses ---------------------------------------------------------------
+
+    @property
+    def layout(self) -> KeystoreLayout:
+        """Where changes are written: the live keystore, or the staged copy after :meth:`stage_keystore`."""
+        return KeystoreLayout(self._staged_root) if self._staged_root is not None else self.live
+
+    @property
+    def ca(self) -> CaKeys:
+        """The CA pairs, decrypted when the transaction began."""
+        if self._ca is None:
+            self._ca = load_ca_keys(self.layout, self._passphrase)
+        return self._ca
+
+    def reload_ca(self) -> CaKeys:
+        """Read the CA pairs again from :attr:`layout` (after writing a renewed CA certificate)."""
+        self._ca = None
+        return self.ca
+
+    def begin_changes(self) -> None:
+        """Write the journal (durably) before the first change; idempotent."""
+        if self._journal:
+            return
+        document = {"operation": self.operation, "started": iso_utc(self.now), "pid": os.getpid()}
+        try:
+            atomic.make_private_dir(self.live.meta_dir)
+            atomic.write_bytes_atomic(self.live.journal, (json.dumps(document, sort_keys=True) + "\n").encode(),
+                                      0o600)
+        except OSError as exc:
+            raise _wrap(exc, "start the keystore change", self.live.journal) from exc
+        self._journal = True
+
+    def make_namespace_dirs(self, path: str) -> Path:
+        """Create the missing intermediate directories of enclave ``path``; return its directory."""
+        layout = self.layout
+        directory = layout.enclave_dir(path)
+        current = layout.enclaves_dir
+        try:
+            for token in path[1:].split("/")[:-1]:
+                current = current / token
+                if not current.is_dir():
+                    self.begin_changes()
+                    atomic.make_dir(current, NAMESPACE_DIR_MODE)
+                    self._files_changed = True
+        except OSError as exc:
+            raise _wrap(exc, f"create the directories of enclave {path}", current) from exc
+        return directory
+
+    def stage_enclave(self, path: str, *, archive: bool) -> StagedEnclave:
+        """A new hidden directory beside enclave ``path`` to build its next version in."""
+        self.begin_changes()
+        target = self.make_namespace_dirs(path)
+        try:
+            staged = target.parent / f".{target.name}{atomic.STAGING_MARK}{os.urandom(6).hex()}"
+            os.mkdir(staged, ENCLAVE_DIR_MODE)
+            os.chmod(staged, ENCLAVE_DIR_MODE)
+        except OSError as exc:
+            raise _wrap(exc, f"stage enclave {path}", target) from exc
+        entry = StagedEnclave(path, staged, target, archive)
+        self._staged.append(entry)
+        return entry
+
+    def discard(self, entry: StagedEnclave) -> None:
+        """Drop a staged enclave that will not be switched in (its build failed)."""
+        self._staged.remove(entry)
+        shutil.rmtree(entry.directory, ignore_errors=True)
+
+    def write_file(self, path: Path, data: bytes, mode: int) -> None:
+        """Replace one file atomically (made durable at commit)."""
+        self.begin_changes()
+        try:
+            atomic.write_bytes_atomic(path, data, mode, durable=False)
+        except OSError as exc:
+            raise _wrap(exc, "write", path) from exc
+        if not any(path.is_relative_to(s.directory) for s in self._staged):
+            self._files_changed = True
+
+    def audit(self, event: str, subject: str, details: Mapping[str, str]) -> None:
+        """Record an audit event, appended at commit with the others."""
+        self._events.append(AuditEvent(event, subject, dict(details)))
+
+    def set_record(self, path: str, record: EnclaveRecord) -> None:
+        """Replace ``path``'s manifest entry (written at commit)."""
+        self.manifest = self.manifest.with_enclave(path, record)
+        self._manifest_changed = True
+
+    def swap_staged(self) -> list[StagedEnclave]:
+        """Make the staged enclaves durable, then switch each in; return those switched now.
+
+        :raises SwapFailed: one could not be switched in; those before it were (and are kept),
+            those after it are discarded.
+        """
+        pending = [s for s in self._staged if not s.swapped]
+        if not pending:
+            return []
+        try:
+            atomic.sync_filesystem(self.layout.root)
+        except OSError as exc:
+            raise _wrap(exc, "make the staged enclaves durable", self.layout.root) from exc
+        done: list[StagedEnclave] = []
+        for entry in pending:
+            try:
+                self._switch(entry)
+            except OSError as exc:
+                for later in pending[len(done) + 1:]:
+                    self.discard(later)
+                self.discard(entry)
+                raise SwapFailed(entry.path, tuple(done), exc) from exc
+            done.append(entry)
+        return done
+
+    def stage_keystore(self) -> KeystoreLayout:
+        """Stage the whole keystore beside the live one; later writes go there (see :attr:`layout`).
+
+        Unchanged files are hard links to the live ones (the lock file too, so the lock stays one
+        inode); the audit log is copied, so records appended to the stage stay invisible until the
+        exchange.  Committing exchanges the two roots in one ``renameat2``.
+        """
+        self.begin_changes()
+        if self.live.incidents_dir.is_dir():
+            # Incident records are written by the supervisor under their own lock; hold it so
+            # that none is written to the live tree after it was cloned.
+            incidents = atomic.KeystoreLock(self.live.incidents_dir / "lock", self._lock.timeout_s)
+            incidents.acquire()
+            self._extra_locks.append(incidents)
+        root = self.live.root
+        staged = root.parent / f".{root.name}{atomic.STAGING_MARK}{os.urandom(6).hex()}"
+        try:
+            _clone_tree(root, staged, copy={self.live.audit_log, self.live.audit_head}, skip={self.live.journal})
+        except OSError as exc:
+            shutil.rmtree(staged, ignore_errors=True)
+            raise _wrap(exc, "stage the keystore", staged) from exc
+        self._staged_root = staged
+        self._files_changed = True
+        self._ca = None
+        return self.layout
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def __enter__(self) -> KeystoreTransaction:
+        """Lock, repair an interrupted predecessor, unlock the CAs when needed, read the manifest."""
+        self._lock.acquire()
+        try:
+            repaired = recover_interrupted(self.live)
+            on_disk = read_manifest(self.live)
+            self._read_version = on_disk.version
+            self.manifest = on_disk.migrated(self.live) if on_disk.version else on_disk
+            if repaired is not None:
+                # The interrupted change may have switched enclaves in without recording them:
+                # the manifest catches up with the disk, the interruption is audited and the
+                # integrity manifest is signed over a tree where each enclave is old or new.
+                self.begin_changes()
+                self._resync_manifest()
+                self.audit("recover", "/", repaired)
+                self._files_changed = True
+            if self._needs_ca:
+                _ = self.ca
+        except BaseException:
+            self._lock.release()
+            raise
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        """Commit (what was switched in, when the block failed), then unlock."""
+        try:
+            if exc is None:
+                self.swap_staged()
+            else:
+                for entry in [s for s in self._staged if not s.swapped]:
+                    self.discard(entry)
+                if self._staged_root is not None:
+                    shutil.rmtree(self._staged_root, ignore_errors=True)
+                    self._staged_root = None
+            self._commit()
+        finally:
+            for lock in reversed(self._extra_locks):
+                lock.release()
+            self._lock.release()
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _switch(self, entry: StagedEnclave) -> None:
+        old = atomic.swap_into_place(entry.directory, entry.target, durable=False)
+        entry.swapped = self._files_changed = True
+        if old is not None:
+            adopt_nested(old, entry.target)
+            if entry.archive and (old / CERT).is_file():
+                entry.archived = archive_tree(self.layout, entry.path, old, self.now)
+                prune_history(self.layout, entry.path, self.retention)
+            else:
+                shutil.rmtree(old)
+        if entry.record is not None:
+            self.set_record(entry.path, entry.record)
+        self._events.extend(entry.events)
+
+    def _resync_manifest(self) -> None:
+        """After an interruption: take serial and expiry of every enclave from its certificate on disk."""
+        for path, record in read_enclave_records(self.live, self.manifest).items():
+            self.set_record(path, record)
+
+    def _commit(self) -> None:
+        """Manifest, audit records and integrity once; durable; switch a staged keystore; drop the journal.
+
+        Only records appended (nothing else changed, e.g. a rollover's audit entry): the integrity
+        manifest, which does not cover our own records, is left as it is and no CA key is needed.
+        """
+        layout = self.layout
+        write_manifest = self._manifest_changed or self.manifest.version != self._read_version
+        if not (write_manifest or self._events or self._files_changed or self._journal):
+            return
+        try:
+            if write_manifest:
+                atomic.make_private_dir(layout.meta_dir)
+                atomic.write_bytes_atomic(layout.manifest, self.manifest.to_bytes(), 0o600, durable=False)
+            if self._events:
+                append_audit(layout, self._events, self.now, durable=False)
+                self._events = []
+            if self._files_changed:
+                ca = self.ca
+                write_integrity_manifest(layout, ca.permissions.cert, ca.permissions.key, self.now, durable=False)
+            atomic.sync_filesystem(layout.root)
+            if self._staged_root is not None:
+                self._exchange_roots()
+            if self._journal:
+                os.unlink(self.live.journal)
+                atomic.fsync_dir(self.live.meta_dir)
+                self._journal = False
+        except OSError as exc:
+            raise _wrap(exc, f"commit the keystore change ({self.operation})", layout.root) from exc
+
+    def _exchange_roots(self) -> None:
+        staged, root = self._staged_root, self.live.root
+        assert staged is not None
+        if not atomic.exchange_paths(staged, root):
+            raise KeystoreError(root, "expected a file system supporting renameat2(RENAME_EXCHANGE) "
+                                      "to switch the keystore in one step, got none")
+        atomic.fsync_dir(root.parent)
+        self._staged_root = None
+        # The old keystore (with its journal) is now at ``staged``.
+        shutil.rmtree(staged)
+        self._journal = False
+
+
+def _clone_tree(source: Path, target: Path, *, copy: set[Path], skip: set[Path]) -> None:
+    """``target`` as a copy of ``source``: directories made, files hard-linked, links re-created."""
+    os.mkdir(target, 0o700)
+    shutil.copymode(source, target)
+    for current, dirs, files in os.walk(source, followlinks=False):
+        here = Path(current)
+        there = target / here.relative_to(source)
+        for name in dirs:
+            entry = here / name
+            if entry.is_symlink():
+                os.symlink(os.readlink(entry), there / name)
+            else:
+                os.mkdir(there / name, 0o700)
+                shutil.copymode(entry, there / name)
+        for name in files:
+            entry = here / name
+            if entry in skip:
+                continue
+            if entry.is_symlink():
+                os.symlink(os.readlink(entry), there / name)
+            elif entry in copy:
+                shutil.copy2(entry, there / name, follow_symlinks=False)
+            else:
+                os.link(entry, there / name, follow_symlinks=False)
+        dirs[:] = [d for d in dirs if not (here / d).is_symlink()]

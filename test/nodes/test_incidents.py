@@ -130,21 +130,8 @@ def test_rogue_node_opens_one_incident_that_survives_a_restart(start_node, liste
     listener.node.destroy_timer(timer)
 
 
-CALL_PLAN = f"""\
-version: 1
-name: node_call_plan
-roles:
-  lead: {{name: "Lead", contact: "lead@example.invalid"}}
-severity:
-  control_error: high
-  unknown_node: critical
-  integrity_violation: critical
-  revoked_identity_seen: critical
-  segmentation_drift: critical
-  stale_reporter: medium
-settings:
-  stop_topic: {STOP}
-  drill_max_age: 180d
+#: PLAN's roles, severity and settings, with one playbook of two call_trigger steps.
+CALL_PLAN = PLAN.split("playbooks:\n")[0] + """\
 playbooks:
   - id: tamper
     trigger: integrity_violation

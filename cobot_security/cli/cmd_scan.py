@@ -21,8 +21,11 @@ from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.network.load import load_network
 from cobot_security.network.model import NetworkPolicy
 from cobot_security.resources import shipped_file
-from cobot_security.scan import services
+from cobot_security.scan.catalog import ServiceCatalog, load_service_catalog
 from cobot_security.scan.results import store_scan_result
+from cobot_security.scan.scanner import MAX_CONCURRENCY, MAX_RATE, ScanLimits
+from cobot_security.scan.services import scan_services
+from cobot_security.scan.targets import check_targets, read_configured_hosts
 from cobot_security.status import Finding, Level, finding_to_json, worst
 
 NETWORK_FILE = "policies/network.yaml"
@@ -65,9 +68,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="scan every port of the catalog (default yes)")
     svc.add_argument("--ports", default="", help="extra comma-separated TCP ports")
     svc.add_argument("--concurrency", type=int, default=16,
-                     help=f"simultaneous connections (max {services.MAX_CONCURRENCY})")
+                     help=f"simultaneous connections (max {MAX_CONCURRENCY})")
     svc.add_argument("--rate", type=float, default=50.0,
-                     help=f"connection starts per second (max {services.MAX_RATE:g})")
+                     help=f"connection starts per second (max {MAX_RATE:g})")
     svc.add_argument("--network", type=Path, default=None, metavar="FILE",
                      help=f"compare open ports with the conduits of this network file (default: the "
                      f"package's {NETWORK_FILE} when present); its hosts may be scanned")
@@ -85,7 +88,7 @@ def _configured_hosts(args: argparse.Namespace) -> frozenset[str]:
         files.append(args.network)
     hosts: set[str] = set()
     for path in files:
-        hosts |= services.read_configured_hosts(path)
+        hosts |= read_configured_hosts(path)
     return frozenset(hosts)
 
 
@@ -113,7 +116,7 @@ def run_opcua(args: argparse.Namespace) -> int:
     from cobot_security.scan import opcua  # asyncua is heavy: only this verb loads it
 
     host = opcua.opcua_host(args.url)
-    services.check_targets([host], _configured_hosts(args), args.allow_adhoc)
+    check_targets([host], _configured_hosts(args), args.allow_adhoc)
     if args.unsafe_allow_sign_only:
         print("cobot-security scan opcua: warning: --unsafe-allow-sign-only accepts unencrypted traffic",
               file=sys.stderr)
@@ -123,7 +126,7 @@ def run_opcua(args: argparse.Namespace) -> int:
     return _finish(args, "opcua", [args.url], findings)
 
 
-def _ports(args: argparse.Namespace, catalog: services.ServiceCatalog) -> list[int]:
+def _ports(args: argparse.Namespace, catalog: ServiceCatalog) -> list[int]:
     ports = set(catalog.tcp_ports) if args.ports_from_catalog else set()
     for text in filter(None, (p.strip() for p in args.ports.split(","))):
         if not text.isdigit():
@@ -151,9 +154,9 @@ def _network(args: argparse.Namespace) -> NetworkPolicy | None:
 
 def run_services(args: argparse.Namespace) -> int:
     """Scan the given hosts for catalogued controller services."""
-    catalog = services.load_service_catalog(args.catalog or shipped_file(CATALOG_FILE))
-    limits = services.ScanLimits(args.concurrency, args.rate, args.timeout).validate()
+    catalog = load_service_catalog(args.catalog or shipped_file(CATALOG_FILE))
+    limits = ScanLimits(args.concurrency, args.rate, args.timeout).validate()
     network = _network(args)
-    services.check_targets(args.hosts, _configured_hosts(args), args.allow_adhoc)
-    findings = services.scan_services(args.hosts, _ports(args, catalog), catalog, limits, network)
+    check_targets(args.hosts, _configured_hosts(args), args.allow_adhoc)
+    findings = scan_services(args.hosts, _ports(args, catalog), catalog, limits, network)
     return _finish(args, "services", list(dict.fromkeys(args.hosts)), findings)

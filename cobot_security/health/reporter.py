@@ -15,8 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cobot_security import checks
-from cobot_security.health import probes
-from cobot_security.health.probes import GraphFacts
+from cobot_security.health import (
+    certificate_probes,
+    environment_probes,
+    evidence_probes,
+    graph_probes,
+    key_file_probes,
+    signed_document_probes,
+)
+from cobot_security.health.graph_probes import GraphFacts
 from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.policy.model import WorkcellPolicy
 from cobot_security.status import Finding, Level
@@ -66,29 +73,31 @@ def _probe_runs(
     policy = config.policy
     runs = [
         _ProbeRun("probe_certificates", checks.CERT_EXPIRY,
-                  lambda: probes.probe_certificates(layout, policy, now, config.warn_days, config.error_days)),
+                  lambda: certificate_probes.probe_certificates(
+                      layout, policy, now, config.warn_days, config.error_days)),
         _ProbeRun("probe_permissions", checks.PERMISSIONS_VALIDITY,
-                  lambda: probes.probe_permissions(layout, policy, now)),
+                  lambda: signed_document_probes.probe_permissions(layout, policy, now)),
         _ProbeRun("probe_governance", checks.GOVERNANCE,
-                  lambda: probes.probe_governance(layout, policy, now=now)),
-        _ProbeRun("probe_crl", checks.CRL, lambda: probes.probe_crl(layout, now)),
-        _ProbeRun("probe_key_modes", checks.KEY_MODES, lambda: probes.probe_key_modes(layout, config.expected_uid)),
-        _ProbeRun("probe_integrity", checks.KEYSTORE_INTEGRITY, lambda: probes.probe_integrity(layout, now)),
-        _ProbeRun("probe_audit_log", checks.AUDIT_LOG, lambda: probes.probe_audit_log(layout)),
+                  lambda: signed_document_probes.probe_governance(layout, policy, now=now)),
+        _ProbeRun("probe_crl", checks.CRL, lambda: certificate_probes.probe_crl(layout, now)),
+        _ProbeRun("probe_key_modes", checks.KEY_MODES,
+                  lambda: key_file_probes.probe_key_modes(layout, config.expected_uid)),
+        _ProbeRun("probe_integrity", checks.KEYSTORE_INTEGRITY, lambda: key_file_probes.probe_integrity(layout, now)),
+        _ProbeRun("probe_audit_log", checks.AUDIT_LOG, lambda: key_file_probes.probe_audit_log(layout)),
         _ProbeRun("probe_security_env", checks.SECURITY_ENV,
-                  lambda: probes.probe_security_env(environ, Path(config.keystore), config.host)),
+                  lambda: environment_probes.probe_security_env(environ, Path(config.keystore), config.host)),
         _ProbeRun("probe_discovery", checks.DISCOVERY_EXPOSURE,
-                  lambda: probes.probe_discovery(environ, policy, config.host)),
+                  lambda: environment_probes.probe_discovery(environ, policy, config.host)),
         _ProbeRun("probe_enforcement_proof", checks.ENFORCEMENT_PROOF,
-                  lambda: probes.probe_enforcement_proof(layout, now, config.proof_max_age_days)),
+                  lambda: evidence_probes.probe_enforcement_proof(layout, now, config.proof_max_age_days)),
         _ProbeRun("probe_stored_results", checks.SERVICE_EXPOSURE,
-                  lambda: probes.probe_stored_results(
+                  lambda: evidence_probes.probe_stored_results(
                       Path(config.scan_results_dir) if config.scan_results_dir is not None
                       else layout.scans_dir,
                       now, config.scan_max_age_days, layout.network_check)),
     ]
     if graph is not None:
-        runs.append(_ProbeRun("probe_graph", checks.GRAPH_CONFORMANCE, lambda: probes.probe_graph(graph, policy)))
+        runs.append(_ProbeRun("probe_graph", checks.GRAPH_CONFORMANCE, lambda: graph_probes.probe_graph(graph, policy)))
     return runs
 
 

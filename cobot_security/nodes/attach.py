@@ -21,18 +21,10 @@ from rclpy.timer import Timer
 
 from cobot_security import checks
 from cobot_security.clock import utc_now
-from cobot_security.health.probes import CA_SUBJECT, KEYSTORE_SUBJECT
-from cobot_security.health.reporter import (
-    PROBE_SUBJECT,
-    ReporterConfig,
-    collect_findings,
-)
+from cobot_security.health.probe import CA_SUBJECT, KEYSTORE_SUBJECT
+from cobot_security.health.reporter import PROBE_SUBJECT, ReporterConfig, collect_findings
 from cobot_security.nodes.convert import findings_to_array
-from cobot_security.nodes.health_reporter import (
-    DIAGNOSTICS_TOPIC,
-    HEALTH_TOPIC,
-    config_error,
-)
+from cobot_security.nodes.health_reporter import DIAGNOSTICS_TOPIC, HEALTH_TOPIC, config_error
 from cobot_security.policy.load import load_policy
 from cobot_security.status import Finding
 

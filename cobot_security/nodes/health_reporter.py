@@ -21,7 +21,7 @@ from rclpy.node import Node
 
 from cobot_security.clock import utc_now
 from cobot_security.errors import CobotSecurityError
-from cobot_security.health.probes import GraphFacts, NodeFact
+from cobot_security.health.graph_probes import GraphFacts, NodeFact
 from cobot_security.health.reporter import ReporterConfig, collect_findings
 from cobot_security.nodes.convert import findings_to_array
 from cobot_security.nodes.params import ReporterParams, declare_reporter

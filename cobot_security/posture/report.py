@@ -19,7 +19,7 @@ from cobot_security.posture.catalog import Priority
 from cobot_security.posture.evaluate import ControlResult, PostureReport, is_failing
 from cobot_security.status import Level
 
-__all__ = ["FORMATS", "exit_code_for", "render_html", "render_report", "report_from_dict"]
+__all__ = ["FORMATS", "exit_code_for", "render_html", "render_report", "report_from_dict", "report_to_dict"]
 
 #: Output formats accepted by :func:`render_report`.
 FORMATS = ("table", "json", "markdown", "junit", "sarif", "html")
@@ -27,7 +27,8 @@ FORMATS = ("table", "json", "markdown", "junit", "sarif", "html")
 _SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
 
-def _as_dict(report: PostureReport) -> dict[str, object]:
+def report_to_dict(report: PostureReport) -> dict[str, object]:
+    """The JSON form of ``report`` as a fresh dict (what ``render_report(report, "json")`` writes)."""
     return {
         "name": "cobot_security/posture",
         "evaluated_at": report.evaluated_at.isoformat(),
@@ -219,7 +220,7 @@ def render_report(report: PostureReport, fmt: str) -> str:
     if fmt == "table":
         return _table(report)
     if fmt == "json":
-        return json.dumps(_as_dict(report), indent=2) + "\n"
+        return json.dumps(report_to_dict(report), indent=2) + "\n"
     if fmt == "markdown":
         return _markdown(report)
     if fmt == "junit":

@@ -10,7 +10,7 @@ conduits whose destination is that host (or its whole zone) and whose ports incl
 * open but no conduit allows it: WARN, the gateway drops it by default deny, so it only serves its
   own zone: close it or keep it in-zone (IEC 62443-3-3 SR 7.7 least functionality);
 * a conduit port on the host where nothing listens (scanned and closed): an OK note;
-* a host in no zone: the plain :func:`~cobot_security.scan.services.judge_exposure` judgement,
+* a host in no zone: the plain :func:`~cobot_security.scan.judgement.judge_exposure` judgement,
   saying the host is not in the network file.
 
 The scan is TCP only, so UDP conduits (DDS) are not compared.
@@ -25,13 +25,9 @@ from typing import Protocol as TypingProtocol
 
 from cobot_security import checks
 from cobot_security.network.model import Conduit, Host, NetworkPolicy, Protocol, Zone
-from cobot_security.scan.services import (
-    Authentication,
-    PortResult,
-    ServiceCatalog,
-    _identify,
-    judge_exposure,
-)
+from cobot_security.scan.catalog import Authentication, ServiceCatalog
+from cobot_security.scan.judgement import OpenService, describe_open_port, judge_exposure
+from cobot_security.scan.scanner import PortResult
 from cobot_security.status import Finding, Level
 
 __all__ = ["HostPlace", "OpenPortLike", "compare_with_conduits", "conduits_to", "locate_host"]
@@ -52,6 +48,16 @@ class HostPlace:
 
     zone: Zone
     host: Host | None
+
+    @property
+    def values(self) -> tuple[tuple[str, str], ...]:
+        """Finding values naming the zone and, when named, the host."""
+        return (("zone", self.zone.name),) + ((("host_name", self.host.name),) if self.host else ())
+
+    @property
+    def description(self) -> str:
+        """"zone <zone>[, host <host>]", as messages say it."""
+        return f"zone {self.zone.name}" + (f", host {self.host.name}" if self.host else "")
 
 
 def locate_host(network: NetworkPolicy, host_address: str) -> HostPlace | None:
@@ -112,6 +118,71 @@ def _not_in_network(network: NetworkPolicy, host_address: str, results: Sequence
             for f in judge_exposure(results, catalog)]
 
 
+def _scanned(results: Sequence[PortResult], scanned_ports: Iterable[int] | None) -> set[int] | None:
+    """The ports the scan tried, or None when only open ports are known (every conduit port counts)."""
+    if scanned_ports is not None:
+        return set(scanned_ports) | {r.port for r in results}
+    if any(not r.open for r in results):
+        return {r.port for r in results}
+    return None
+
+
+def _through_conduits(service: OpenService, conduits: Sequence[Conduit]) -> tuple[Level, str, list[tuple[str, str]]]:
+    """Level, message and extra values for an open port that ``conduits`` expose to other zones."""
+    names, zones = _names(conduits)
+    through = f"through conduit {names} from zone {zones}"
+    entry = service.entry
+    if service.unauthenticated:
+        message = f"{service.label} reachable without authentication {through} ({service.how})"
+        level = Level.ERROR
+    elif entry is not None and entry.authentication in _TRUSTED_AUTH:
+        message = f"{service.label} reachable {through}, {entry.authentication.value} authentication " \
+                  f"({service.how}): exposure the conduits allow"
+        level = Level.OK
+    else:
+        auth = f"{entry.authentication.value} authentication, {service.how}" if entry is not None else "unknown"
+        message = f"{service.label} reachable {through} ({auth})"
+        level = Level.WARN
+    return level, message, [("conduits", names), ("from_zones", zones)]
+
+
+def _open_port_finding(network: NetworkPolicy, place: HostPlace, service: OpenService) -> Finding:
+    """The finding for one open port, judged by the conduits that reach it."""
+    conduits = conduits_to(network, place, service.result.port)
+    values = service.values(place.values)
+    if conduits:
+        level, message, extra = _through_conduits(service, conduits)
+        values += extra
+    else:
+        values.append(("conduits", ""))
+        level = Level.WARN
+        auth = f"{service.entry.authentication.value} authentication; " if service.entry is not None else ""
+        message = f"{service.label} ({auth}{place.description}) open on the host, blocked at the gateway by " \
+                  "default deny (no conduit): close it or keep it in-zone (SR 7.7 least functionality)"
+    return Finding(checks.SERVICE_EXPOSURE, f"{service.host}:{service.result.port}", level, message, tuple(values))
+
+
+def _idle_conduit_notes(network: NetworkPolicy, place: HostPlace, host_address: str, open_numbers: set[int],
+                        scanned: set[int] | None) -> list[Finding]:
+    """An OK note per conduit port of the host that was scanned (or assumed so) and found closed."""
+    allowed: dict[int, list[Conduit]] = {}
+    for conduit in network.conduits:
+        if conduit.protocol != Protocol.TCP:
+            continue
+        for port in network.conduit_ports(conduit):
+            if port not in open_numbers and (scanned is None or port in scanned) \
+                    and conduit in conduits_to(network, place, port):
+                allowed.setdefault(port, []).append(conduit)
+    notes: list[Finding] = []
+    for port in sorted(allowed):
+        names, zones = _names(allowed[port])
+        notes.append(Finding(checks.SERVICE_EXPOSURE, f"{host_address}:{port}", Level.OK,
+                             f"conduit {names} allows tcp/{port} from zone {zones}; nothing listens",
+                             (("host", host_address), ("port", str(port)), *place.values,
+                              ("conduits", names), ("from_zones", zones))))
+    return notes
+
+
 def compare_with_conduits(
     network: NetworkPolicy,
     host_address: str,
@@ -131,75 +202,15 @@ def compare_with_conduits(
     place = locate_host(network, host_address)
     if place is None:
         return _not_in_network(network, host_address, results, catalog)
-
     opened = sorted({r.port: r for r in results if r.open}.values(), key=lambda r: r.port)
-    open_numbers = {r.port for r in opened}
-    if scanned_ports is not None:
-        scanned: set[int] | None = set(scanned_ports) | {r.port for r in results}
-    elif any(not r.open for r in results):
-        scanned = {r.port for r in results}
-    else:
-        scanned = None  # only open ports known: take every conduit port as scanned
-    where = [("zone", place.zone.name)] + ([("host_name", place.host.name)] if place.host else [])
-    in_zone = f"zone {place.zone.name}" + (f", host {place.host.name}" if place.host else "")
+    scanned = _scanned(results, scanned_ports)
     findings: list[Finding] = []
-
     if not opened:
         closed = sorted(scanned or ())
         findings.append(Finding(checks.SERVICE_EXPOSURE, host_address, Level.OK,
-                                f"no catalogued service reachable ({len(closed)} ports closed; {in_zone})",
-                                (("ports_scanned", " ".join(map(str, closed))), *where)))
-
-    for result in opened:
-        entry, by_banner = _identify(result, catalog)
-        conduits = conduits_to(network, place, result.port)
-        values: list[tuple[str, str]] = [("host", host_address), ("port", str(result.port)), *where]
-        if result.banner:
-            values.append(("banner", result.banner[:120]))
-        how = "identified by banner" if by_banner else "presumed from the port"
-        if entry is None:
-            label = f"port {result.port} (service not in the catalog)"
-        else:
-            label = f"{entry.vendor} {entry.service}"
-            values += [("service", entry.service), ("vendor", entry.vendor),
-                       ("authentication", entry.authentication.value),
-                       ("references", "; ".join(entry.references)), ("evidence", how)]
-        if conduits:
-            names, zones = _names(conduits)
-            values += [("conduits", names), ("from_zones", zones)]
-            through = f"through conduit {names} from zone {zones}"
-            if entry is not None and entry.authentication == Authentication.NONE:
-                level = Level.ERROR
-                message = f"{label} reachable without authentication {through} ({how})"
-            elif entry is not None and entry.authentication in _TRUSTED_AUTH:
-                level = Level.OK
-                message = f"{label} reachable {through}, {entry.authentication.value} authentication " \
-                          f"({how}): exposure the conduits allow"
-            else:
-                level = Level.WARN
-                auth = f"{entry.authentication.value} authentication, {how}" if entry is not None else "unknown"
-                message = f"{label} reachable {through} ({auth})"
-        else:
-            values.append(("conduits", ""))
-            level = Level.WARN
-            auth = f"{entry.authentication.value} authentication; " if entry is not None else ""
-            message = f"{label} ({auth}{in_zone}) open on the host, blocked at the gateway by default deny " \
-                      "(no conduit): close it or keep it in-zone (SR 7.7 least functionality)"
-        findings.append(Finding(checks.SERVICE_EXPOSURE, f"{host_address}:{result.port}", level, message,
-                                tuple(values)))
-
-    allowed: dict[int, list[Conduit]] = {}
-    for conduit in network.conduits:
-        if conduit.protocol != Protocol.TCP:
-            continue
-        for port in network.conduit_ports(conduit):
-            if port not in open_numbers and (scanned is None or port in scanned) \
-                    and conduit in conduits_to(network, place, port):
-                allowed.setdefault(port, []).append(conduit)
-    for port in sorted(allowed):
-        names, zones = _names(allowed[port])
-        findings.append(Finding(checks.SERVICE_EXPOSURE, f"{host_address}:{port}", Level.OK,
-                                f"conduit {names} allows tcp/{port} from zone {zones}; nothing listens",
-                                (("host", host_address), ("port", str(port)), *where,
-                                 ("conduits", names), ("from_zones", zones))))
+                                f"no catalogued service reachable ({len(closed)} ports closed; {place.description})",
+                                (("ports_scanned", " ".join(map(str, closed))), *place.values)))
+    findings += [_open_port_finding(network, place, describe_open_port(host_address, result, catalog))
+                 for result in opened]
+    findings += _idle_conduit_notes(network, place, host_address, {r.port for r in opened}, scanned)
     return findings

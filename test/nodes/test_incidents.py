@@ -10,9 +10,10 @@ from pathlib import Path
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from node_helpers import CONTROLS, report_json
 from std_msgs.msg import String
+from std_srvs.srv import Trigger
 
 from cobot_security.incident.incidents import IncidentStore
-from cobot_security.nodes.supervisor import RESPONSE_QOS
+from cobot_security.nodes.responder import RESPONSE_QOS
 
 POSTURE = "/cobot_security/posture"
 STOP = "/test/safety_stop"
@@ -126,4 +127,63 @@ def test_rogue_node_opens_one_incident_that_survives_a_restart(start_node, liste
     assert after.id == incident.id
     assert [(e.action, e.result) for e in after.timeline if e.step is not None] == steps
     assert len(listener.received(STOP)) == 1
+    listener.node.destroy_timer(timer)
+
+
+#: PLAN's roles, severity and settings, with one playbook of two call_trigger steps.
+CALL_PLAN = PLAN.split("playbooks:\n")[0] + """\
+playbooks:
+  - id: tamper
+    trigger: integrity_violation
+    owner: lead
+    steps:
+      - action: call_trigger
+        service: /test/cell_stop
+      - action: call_trigger
+        service: /test/nobody_serves_this
+"""
+
+
+def _tamper_status() -> DiagnosticArray:
+    msg = DiagnosticArray()
+    msg.status = [DiagnosticStatus(
+        level=b"\x02", name="cobot_security/keystore_integrity/keystore", message="modified: enclaves/x/cert.pem",
+        hardware_id="testhost", values=[KeyValue(key="reporter", value="/fake_reporter")])]
+    return msg
+
+
+def _step_results(directory: Path, step: int) -> list[tuple[str, str]]:
+    found = _incidents(directory)
+    return [(e.result, e.detail) for e in found[0].timeline if e.step == step] if found else []
+
+
+def test_call_trigger_steps_call_the_service_and_fail_when_it_never_appears(
+        start_node, listener, tmp_path: Path) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(CALL_PLAN)
+    incident_dir = tmp_path / "incidents"
+    calls: list[float] = []
+
+    def serve(request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        calls.append(1.0)
+        response.success = True
+        response.message = "cell stopped"
+        return response
+
+    listener.node.create_service(Trigger, "/test/cell_stop", serve)
+    health = listener.node.create_publisher(DiagnosticArray, "/cobot_security/health", 10)
+    timer = listener.node.create_timer(0.2, lambda: health.publish(_tamper_status()))
+    sup = start_node("supervisor", controls=str(CONTROLS), period_s=0.5, incident_plan=str(plan),
+                     incident_dir=str(incident_dir))
+
+    answered = listener.wait_for(lambda: ("done", "/test/cell_stop answered success=True: cell stopped")
+                                 in _step_results(incident_dir, 0), TIMEOUT)
+    assert answered, sup.output()
+    assert [r for r, _ in _step_results(incident_dir, 0)] == ["requested", "done"]
+    assert len(calls) == 1
+    # the absent service is waited for (the step is released, not failed) for 10 s, then fails once
+    gave_up = listener.wait_for(lambda: ("failed", "service /test/nobody_serves_this not available for 10 s")
+                                in _step_results(incident_dir, 1), TIMEOUT)
+    assert gave_up, sup.output()
+    assert _step_results(incident_dir, 1)[0] == ("failed", "service /test/nobody_serves_this not available for 10 s")
     listener.node.destroy_timer(timer)

@@ -11,7 +11,8 @@ from node_helpers import CONTROLS, WORKCELL, level, report_json, statuses, value
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
-from cobot_security.nodes.supervisor import ALERTS_QOS, RESPONSE_QOS
+from cobot_security.nodes.responder import RESPONSE_QOS
+from cobot_security.nodes.supervisor import ALERTS_QOS
 from cobot_security.posture.catalog import Priority, load_controls  # noqa: E402
 
 POSTURE = "/cobot_security/posture"

@@ -12,13 +12,10 @@ from listeners import UR_BANNER, closed_port, listener
 from cobot_security import checks
 from cobot_security.cli.main import main
 from cobot_security.keystore.layout import KeystoreLayout
+from cobot_security.scan.catalog import load_service_catalog_text
 from cobot_security.scan.results import read_scan_results
-from cobot_security.scan.services import (
-    ScanLimits,
-    load_service_catalog_text,
-    scan_ports,
-    scan_services,
-)
+from cobot_security.scan.scanner import ScanLimits, scan_ports
+from cobot_security.scan.services import scan_services
 from cobot_security.status import Level
 
 pytestmark = pytest.mark.timeout(60)

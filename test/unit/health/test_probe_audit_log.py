@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cobot_security import checks
-from cobot_security.health.probes import probe_audit_log
+from cobot_security.health.key_file_probes import probe_audit_log
 from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.status import Level
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from cobot_security import checks
-from cobot_security.health.probes import probe_certificates
+from cobot_security.health.certificate_probes import probe_certificates
 from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.policy.model import WorkcellPolicy
 from cobot_security.status import Finding, Level

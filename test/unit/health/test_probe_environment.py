@@ -8,20 +8,9 @@ from pathlib import Path
 import pytest
 
 from cobot_security import checks
-from cobot_security.health.probes import (
-    GraphFacts,
-    NodeFact,
-    probe_discovery,
-    probe_graph,
-    probe_security_env,
-)
-from cobot_security.policy.model import (
-    Enclave,
-    GovernanceOptions,
-    Lifetimes,
-    NodeGrants,
-    WorkcellPolicy,
-)
+from cobot_security.health.environment_probes import probe_discovery, probe_security_env
+from cobot_security.health.graph_probes import GraphFacts, NodeFact, probe_graph
+from cobot_security.policy.model import Enclave, GovernanceOptions, Lifetimes, NodeGrants, WorkcellPolicy
 from cobot_security.status import Finding, Level
 
 SECURE = {"ROS_SECURITY_ENABLE": "true", "ROS_SECURITY_STRATEGY": "Enforce"}

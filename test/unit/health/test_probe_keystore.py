@@ -13,14 +13,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
 from cobot_security import checks
-from cobot_security.health.probes import (
-    probe_crl,
-    probe_enforcement_proof,
-    probe_governance,
-    probe_integrity,
-    probe_key_modes,
-    probe_permissions,
-)
+from cobot_security.health.certificate_probes import probe_crl
+from cobot_security.health.evidence_probes import probe_enforcement_proof
+from cobot_security.health.key_file_probes import probe_integrity, probe_key_modes
+from cobot_security.health.signed_document_probes import probe_governance, probe_permissions
 from cobot_security.keystore import pki
 from cobot_security.keystore.evidence import record_verify_result
 from cobot_security.keystore.layout import KeystoreLayout

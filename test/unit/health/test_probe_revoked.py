@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from cobot_security import checks
-from cobot_security.health.probes import probe_certificates
+from cobot_security.health.certificate_probes import probe_certificates
 from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.keystore.revocation import revoke_enclave
 from cobot_security.keystore.store import Keystore

@@ -9,13 +9,9 @@ from pathlib import Path
 import pytest
 
 from cobot_security import checks
-from cobot_security.health import probes
-from cobot_security.health.probes import GraphFacts, NodeFact
-from cobot_security.health.reporter import (
-    ReporterConfig,
-    collect_findings,
-    collect_offline_findings,
-)
+from cobot_security.health import certificate_probes, graph_probes
+from cobot_security.health.graph_probes import GraphFacts, NodeFact
+from cobot_security.health.reporter import ReporterConfig, collect_findings, collect_offline_findings
 from cobot_security.keystore.evidence import record_verify_result
 from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.policy.model import WorkcellPolicy
@@ -73,8 +69,8 @@ def test_raising_probe_becomes_error(monkeypatch: pytest.MonkeyPatch, layout: Ke
     def explode(*_args: object, **_kwargs: object) -> list[object]:
         raise RuntimeError("-----BEGIN PRIVATE KEY----- secret")
 
-    monkeypatch.setattr(probes, "probe_crl", explode)
-    monkeypatch.setattr(probes, "probe_graph", explode)
+    monkeypatch.setattr(certificate_probes, "probe_crl", explode)
+    monkeypatch.setattr(graph_probes, "probe_graph", explode)
     config = ReporterConfig(keystore=layout.root, policy=policy, expected_uid=os.getuid(), host="h")
     found = collect_findings(config, issued, {}, GraphFacts())
     failed = [f for f in found if f.subject == "probe"]

@@ -11,16 +11,10 @@ import pytest
 
 from cobot_security import checks
 from cobot_security.cli.main import main
-from cobot_security.network.model import (
-    Conduit,
-    DiscoveryRange,
-    Host,
-    NetworkPolicy,
-    Protocol,
-    Zone,
-)
+from cobot_security.network.model import Conduit, DiscoveryRange, Host, NetworkPolicy, Protocol, Zone
+from cobot_security.scan.catalog import load_service_catalog_text
 from cobot_security.scan.exposure import compare_with_conduits, conduits_to, locate_host
-from cobot_security.scan.services import PortResult, load_service_catalog_text
+from cobot_security.scan.scanner import PortResult
 from cobot_security.status import Level
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scan"))  # listeners.py (loopback helpers)

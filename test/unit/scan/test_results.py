@@ -12,7 +12,7 @@ import pytest
 
 from cobot_security import checks
 from cobot_security.errors import InputError
-from cobot_security.health.probes import probe_stored_results
+from cobot_security.health.evidence_probes import probe_stored_results
 from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.scan.results import (
     read_scan_record,

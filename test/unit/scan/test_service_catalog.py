@@ -8,17 +8,10 @@ import pytest
 
 from cobot_security import checks
 from cobot_security.errors import InputError
-from cobot_security.scan.services import (
-    Authentication,
-    PortResult,
-    ScanLimits,
-    check_targets,
-    is_loopback,
-    judge_exposure,
-    load_service_catalog,
-    load_service_catalog_text,
-    read_configured_hosts,
-)
+from cobot_security.scan.catalog import Authentication, load_service_catalog, load_service_catalog_text
+from cobot_security.scan.judgement import judge_exposure
+from cobot_security.scan.scanner import PortResult, ScanLimits
+from cobot_security.scan.targets import check_targets, is_loopback, read_configured_hosts
 from cobot_security.status import Level
 
 REPO = Path(__file__).resolve().parents[3]

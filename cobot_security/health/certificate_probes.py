@@ -13,6 +13,7 @@ from cobot_security import checks
 from cobot_security.clock import days_left, iso_utc
 from cobot_security.errors import KeystoreError
 from cobot_security.health.probe import KEYSTORE_SUBJECT, load_certificate_file
+from cobot_security.keystore.files import read_keystore_file
 from cobot_security.keystore.layout import CERT, KeystoreLayout
 from cobot_security.keystore.revocation import load_crl
 from cobot_security.policy.model import WorkcellPolicy
@@ -79,7 +80,7 @@ def probe_certificates(
     findings: list[Finding] = []
     ca: x509.Certificate | None
     try:
-        ca = load_certificate_file(layout.identity_ca_cert)
+        ca = load_certificate_file(layout, layout.identity_ca_cert)
     except (OSError, KeystoreError):
         ca = None
     crl = _load_crl_quietly(layout)
@@ -87,9 +88,10 @@ def probe_certificates(
         path = layout.enclave_file(enclave.path, CERT)
         values = (("enclave", enclave.path),)
         try:
-            cert = load_certificate_file(path)
-        except (OSError, KeystoreError):
-            message = f"certificate missing or unreadable ({path.relative_to(layout.root)})"
+            cert = load_certificate_file(layout, path)
+        except (OSError, KeystoreError) as exc:
+            reason = exc.problem if isinstance(exc, KeystoreError) else "unreadable"
+            message = f"certificate missing or unreadable ({path.relative_to(layout.root)}: {reason})"
             findings.append(Finding(checks.CERT_EXPIRY, enclave.path, Level.ERROR, message, values))
             findings.append(Finding(checks.CERT_CHAIN, enclave.path, Level.ERROR, message, values))
             continue
@@ -125,8 +127,8 @@ def _crl_verdict(layout: KeystoreLayout, path: Path, ca: x509.Certificate | None
                  now: _dt.datetime) -> tuple[Level, str, _dt.datetime | None]:
     rel = path.relative_to(layout.root).as_posix()
     try:
-        crl = x509.load_pem_x509_crl(path.read_bytes())
-    except (OSError, ValueError):
+        crl = x509.load_pem_x509_crl(read_keystore_file(layout, path))
+    except (KeystoreError, ValueError):
         return Level.ERROR, f"{rel}: not a readable PEM CRL", None
     if ca is None:
         return Level.ERROR, f"{rel}: identity CA certificate missing or unreadable", None
@@ -154,7 +156,7 @@ def probe_crl(layout: KeystoreLayout, now: _dt.datetime) -> list[Finding]:
     if not paths:
         return [Finding(checks.CRL, KEYSTORE_SUBJECT, Level.WARN, "no CRL: revocation not possible")]
     try:
-        ca: x509.Certificate | None = load_certificate_file(layout.identity_ca_cert)
+        ca: x509.Certificate | None = load_certificate_file(layout, layout.identity_ca_cert)
     except (OSError, KeystoreError):
         ca = None
     verdicts = [_crl_verdict(layout, path, ca, now) for path in paths]

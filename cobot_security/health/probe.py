@@ -13,6 +13,8 @@ from pathlib import Path
 from cryptography import x509
 
 from cobot_security.keystore import pki
+from cobot_security.keystore.files import read_keystore_file
+from cobot_security.keystore.layout import KeystoreLayout
 
 #: Subject of the findings about the keystore as a whole.
 KEYSTORE_SUBJECT = "keystore"
@@ -20,10 +22,9 @@ KEYSTORE_SUBJECT = "keystore"
 CA_SUBJECT = "ca"
 
 
-def load_certificate_file(path: Path) -> x509.Certificate:
-    """The PEM certificate at ``path``.
+def load_certificate_file(layout: KeystoreLayout, path: Path) -> x509.Certificate:
+    """The PEM certificate at ``path`` of the keystore (a planted link or a stranger's file is refused).
 
-    :raises OSError: when the file cannot be read.
-    :raises KeystoreError: when it is not a PEM certificate.
+    :raises KeystoreError: when it is missing, refused, unreadable or not a PEM certificate.
     """
-    return pki.load_certificate(path.read_bytes(), path)
+    return pki.load_certificate(read_keystore_file(layout, path), path)

@@ -15,6 +15,7 @@ from cobot_security.clock import days_left, iso_utc
 from cobot_security.errors import KeystoreError
 from cobot_security.health.probe import KEYSTORE_SUBJECT, load_certificate_file
 from cobot_security.keystore import smime
+from cobot_security.keystore.files import read_keystore_file
 from cobot_security.keystore.layout import CERT, PERMISSIONS_P7S, PERMISSIONS_XML, KeystoreLayout
 from cobot_security.policy.model import Enclave, Protection, WorkcellPolicy
 from cobot_security.policy.permissions import compile_permissions
@@ -41,9 +42,9 @@ def _permissions_finding(
         return Finding(checks.PERMISSIONS_VALIDITY, enclave.path, Level.ERROR, message, values)
 
     try:
-        p7s = (directory / PERMISSIONS_P7S).read_bytes()
-        xml = (directory / PERMISSIONS_XML).read_bytes()
-        cert = load_certificate_file(directory / CERT)
+        p7s = read_keystore_file(layout, directory / PERMISSIONS_P7S)
+        xml = read_keystore_file(layout, directory / PERMISSIONS_XML)
+        cert = load_certificate_file(layout, directory / CERT)
     except (OSError, KeystoreError):
         return error("permissions.p7s, permissions.xml or cert.pem missing or unreadable")
     try:
@@ -146,8 +147,8 @@ def probe_governance(
         return [Finding(checks.GOVERNANCE, KEYSTORE_SUBJECT, level, message)]
 
     try:
-        p7s = layout.governance_p7s.read_bytes()
-        at = now or load_certificate_file(layout.permissions_ca_cert).not_valid_before_utc
+        p7s = read_keystore_file(layout, layout.governance_p7s)
+        at = now or load_certificate_file(layout, layout.permissions_ca_cert).not_valid_before_utc
     except (OSError, KeystoreError):
         return finding(Level.ERROR, "governance.p7s or the permissions CA certificate missing or unreadable")
     try:

@@ -87,14 +87,19 @@ def archive_tree(layout: KeystoreLayout, path: str, tree: Path, now: _dt.datetim
 
     The caller holds the keystore lock and has already moved nested enclaves out of ``tree``.
 
-    :raises KeystoreError: the tree's certificate is refused or unreadable.
+    A tree whose certificate cannot be read (a planted link, garbage) is archived as found under
+    ``<time>-unreadable``: moved, never read, and never offered for a rollback.
+
     :raises OSError: the disk refuses (the caller's transaction wraps it).
     """
-    cert = _certificate(layout, tree)
+    try:
+        serial = format(_certificate(layout, tree).serial_number, "x")
+    except KeystoreError:
+        serial = "unreadable"
     base = enclave_history_dir(layout, path)
     for parent in (layout.meta_dir, layout.history_dir, base):
         atomic.make_private_dir(parent)
-    name = f"{_stamp(now)}-{cert.serial_number:x}"
+    name = f"{_stamp(now)}-{serial}"
     final, counter = base / name, 1
     while os.path.lexists(final):
         final, counter = base / f"{name}-{counter}", counter + 1
@@ -104,16 +109,22 @@ def archive_tree(layout: KeystoreLayout, path: str, tree: Path, now: _dt.datetim
 
 
 def list_history(layout: KeystoreLayout, path: str) -> list[HistoryVersion]:
-    """Archived versions of enclave ``path``, newest first (staging leftovers are ignored).
+    """Archived versions of enclave ``path`` with a readable certificate, newest first.
+
+    Staging leftovers and versions archived unreadable (see :func:`archive_tree`) are skipped.
 
     :raises InvalidNameError: the enclave path is unsafe.
-    :raises KeystoreError: an archived certificate cannot be parsed or is refused.
     """
     base = enclave_history_dir(layout, path)
     if not base.is_dir() or base.is_symlink():
         return []
-    return [_version(layout, path, base / name) for name in _version_names(base)
-            if os.path.lexists(base / name / CERT)]
+    versions = []
+    for name in _version_names(base):
+        try:
+            versions.append(_version(layout, path, base / name))
+        except (KeystoreError, FileNotFoundError):
+            continue
+    return versions
 
 
 def prune_history(layout: KeystoreLayout, path: str, retention: int = DEFAULT_RETENTION) -> list[Path]:

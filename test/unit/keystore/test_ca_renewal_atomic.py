@@ -152,9 +152,8 @@ def test_a_kill_at_any_moment_leaves_old_or_new_and_the_next_change_audits_it(
 
 
 def test_rotation_during_a_permissions_renewal_is_serialised(
-        cell: tuple[Keystore, WorkcellPolicy], fixed_now: dt.datetime, tmp_path: Path) -> None:
-    keystore, policy = cell
-    later = fixed_now + dt.timedelta(days=200)
+        cell: tuple[Keystore, WorkcellPolicy], tmp_path: Path) -> None:
+    keystore, _policy = cell
     policy_file = tmp_path / "cell.yaml"
     policy_file.write_text(
         "version: 1\nname: test_cell\ndomain_ids: [0]\ncertificates: {ca: {duration: 365d}}\nenclaves:\n"

@@ -76,14 +76,15 @@ def main(argv: list[str] | None = None) -> int:
     except CobotSecurityError as exc:
         print(f"cobot-security {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): stop quietly, and keep the exit flush from complaining.
+        # (Before OSError, of which it is a subclass.)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except OSError as exc:
         # Last resort for file-system failures no command anticipated: one line, no traceback.
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"cobot-security {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
-        return 1
-    except BrokenPipeError:
-        # The reader went away (e.g. `| head`): stop quietly, and keep the exit flush from complaining.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except KeyboardInterrupt:
         print(f"cobot-security {args.command}: interrupted", file=sys.stderr)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,7 +150,7 @@ def _stage_one(tx: KeystoreTransaction, policy: WorkcellPolicy, item: RotationIt
     except BaseException:
         tx.discard(staged)
         raise
-    old_serial = _current_serial(tx, item.enclave)
+    old_serial = staged.previous_serial = _current_serial(tx, item.enclave)
     staged.record = material.record()
     staged.events += [
         AuditEvent("issue", item.enclave, {**material.audit_details(), **({"replaced": "true"} if old_serial else {})}),
@@ -170,9 +170,32 @@ def _current_serial(tx: KeystoreTransaction, path: str) -> str | None:
 
 def _result(item: RotationItem, staged: StagedEnclave) -> RotationResult:
     assert staged.record is not None
-    old = staged.events[1].details.get("old_serial") or None
-    return RotationResult(item.enclave, item.reason, old, staged.record.serial, staged.record.not_after,
-                          staged.archived)
+    return RotationResult(item.enclave, item.reason, staged.previous_serial, staged.record.serial,
+                          staged.record.not_after, staged.archived)
+
+
+def _stage_and_switch(keystore: Keystore, now: _dt.datetime, operation: str, paths: list[str],
+                      stage: Callable[[KeystoreTransaction, str], StagedEnclave],
+                      retention: int) -> tuple[list[StagedEnclave], tuple[str, str] | None]:
+    """Stage each enclave in one transaction, stopping at the first failure, then switch the staged ones in.
+
+    :returns: the staged enclaves (``swapped`` tells which went live) and the first failure as
+        (enclave, reason), if any.
+    """
+    staged: list[StagedEnclave] = []
+    failure: tuple[str, str] | None = None
+    with keystore.transaction(now, operation, retention=retention) as tx:
+        for path in paths:
+            try:
+                staged.append(stage(tx, path))
+            except CobotSecurityError as exc:
+                failure = (path, str(exc))
+                break
+        try:
+            tx.swap_staged()
+        except SwapFailed as exc:
+            failure = (exc.enclave, exc.problem)
+    return staged, failure
 
 
 def rotate_enclaves(
@@ -198,23 +221,13 @@ def rotate_enclaves(
             raise InputError(policy.source, "enclaves", f"an entry for enclave {item.enclave}", "none")
     if not plan:
         return []
-    staged: list[tuple[RotationItem, StagedEnclave]] = []
-    failure: tuple[RotationItem, str] | None = None
-    with keystore.transaction(now, "rotate", retention=retention) as tx:
-        for item in plan:
-            try:
-                staged.append((item, _stage_one(tx, policy, item)))
-            except CobotSecurityError as exc:
-                failure = (item, str(exc))
-                break
-        try:
-            tx.swap_staged()
-        except SwapFailed as exc:
-            failure = (next(i for i, s in staged if s.path == exc.enclave), exc.problem)
-    done = tuple(_result(item, s) for item, s in staged if s.swapped)
+    by_path = {item.enclave: item for item in plan}
+    staged, failure = _stage_and_switch(keystore, now, "rotate", list(by_path),
+                                        lambda tx, path: _stage_one(tx, policy, by_path[path]), retention)
+    done = tuple(_result(by_path[s.path], s) for s in staged if s.swapped)
     if failure is not None:
-        item, cause = failure
-        raise RotationFailed(keystore.layout.enclave_dir(item.enclave), item.enclave, done, cause)
+        path, cause = failure
+        raise RotationFailed(keystore.layout.enclave_dir(path), path, done, cause)
     return list(done)
 
 
@@ -263,19 +276,8 @@ def resign_enclaves(keystore: Keystore, policy: WorkcellPolicy, paths: Iterable[
             raise InputError(policy.source, "enclaves", f"an entry for enclave {path}", "none")
     if not wanted:
         return []
-    staged: list[StagedEnclave] = []
-    failure: tuple[str, str] | None = None
-    with keystore.transaction(now, "resign") as tx:
-        for path in wanted:
-            try:
-                staged.append(_stage_resign(tx, policy, path))
-            except CobotSecurityError as exc:
-                failure = (path, str(exc))
-                break
-        try:
-            tx.swap_staged()
-        except SwapFailed as exc:
-            failure = (exc.enclave, exc.problem)
+    staged, failure = _stage_and_switch(keystore, now, "resign", wanted,
+                                        lambda tx, path: _stage_resign(tx, policy, path), DEFAULT_RETENTION)
     if failure is not None:
         raise RotationFailed(keystore.layout.enclave_dir(failure[0]), failure[0], (), failure[1])
     return [s.path for s in staged if s.swapped]

@@ -72,6 +72,7 @@ class StagedEnclave:
     archive: bool  #: move the replaced version into the history
     record: EnclaveRecord | None = None  #: the manifest entry, applied once switched in
     events: list[AuditEvent] = field(default_factory=list)  #: audited once switched in
+    previous_serial: str | None = None  #: serial of the version being replaced, when readable
     swapped: bool = False
     archived: str | None = None  #: history version name of the replaced files
 

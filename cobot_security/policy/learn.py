@@ -55,21 +55,34 @@ def _node_grants(node: ObservedNode) -> NodeGrants:
 
 
 def _nests(a: str, b: str) -> bool:
-    return a.startswith(b + "/") or b.startswith(a + "/")
+    return a == b or a.startswith(b + "/") or b.startswith(a + "/")
+
+
+def free_enclave_path(path: str, taken: set[str]) -> str:
+    """``path`` if it neither equals nor nests with a taken enclave path, else ``path`` with its
+    first token suffixed (``/cell/x`` → ``/cell_1/x``), which leaves every ``/cell/...`` path."""
+    if not any(_nests(path, other) for other in taken):
+        return path
+    first, _, rest = path[1:].partition("/")
+    index = 1
+    while True:
+        candidate = f"/{first}_{index}" + (f"/{rest}" if rest else "")
+        if not any(_nests(candidate, other) for other in taken):
+            return candidate
+        index += 1
 
 
 def _enclave_paths(nodes: list[ObservedNode], group_by: str) -> dict[str, str]:
     """Node FQN → enclave path.  Enclave directories cannot nest, so a path that is the parent of
-    another (node ``/cell`` beside ``/cell/arm``) becomes ``/cell_1``."""
+    another (node ``/cell`` beside ``/cell/arm``) is renamed (``/cell_1``)."""
     wanted = {n.fqn: (n.enclave if group_by == GROUP_BY_REPORTED and n.enclave != "/" else n.fqn) for n in nodes}
     paths = set(wanted.values())
     renamed: dict[str, str] = {}
     for path in sorted(paths):
-        candidate, index = path, 0
-        while any(_nests(candidate, other) for other in paths | set(renamed.values()) if other != path):
-            index += 1
-            candidate = f"{path}_{index}"
-        renamed[path] = candidate
+        if any(other.startswith(path + "/") for other in paths):
+            renamed[path] = free_enclave_path(path, paths | set(renamed.values()))
+        else:
+            renamed[path] = path
     return {fqn: renamed[path] for fqn, path in wanted.items()}
 
 
@@ -136,7 +149,7 @@ def unused_grants(policy: WorkcellPolicy, observed: WorkcellPolicy, window: str)
                 total = sum(len(getattr(node, kind)) for kind in ENDPOINT_FIELDS)
                 findings.append(LintFinding(
                     WARNING, enclave.path, prefix + "node",
-                    f"unused grant: node {node.fqn} was never observed in {window}; its {total} grant(s) are unused",
+                    f"unused grant: node {node.fqn} was never observed {window}; its {total} grant(s) are unused",
                     node.line))
                 continue
             for kind in ENDPOINT_FIELDS:
@@ -145,6 +158,6 @@ def unused_grants(policy: WorkcellPolicy, observed: WorkcellPolicy, window: str)
                     if not any(_matches(node.resolve(granted), name) for name in used):
                         findings.append(LintFinding(
                             WARNING, enclave.path, prefix + grant_field_name(kind),
-                            f"unused grant: {granted!r} of node {node.fqn} was never observed in {window}",
+                            f"unused grant: {granted!r} of node {node.fqn} was never observed {window}",
                             node.line))
     return findings

@@ -18,7 +18,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from cobot_security.errors import PolicyError
 from cobot_security.policy.export import enclave_document
-from cobot_security.policy.learn import covers, relative_name, unused_grants
+from cobot_security.policy.learn import covers, free_enclave_path, relative_name, unused_grants
 from cobot_security.policy.lint import LintFinding
 from cobot_security.policy.load import load_policy_text
 from cobot_security.policy.model import Enclave, NodeGrants, WorkcellPolicy
@@ -166,15 +166,6 @@ def _extend_node(edits: _Edits, mapping: MappingNode, missing: dict[str, list[st
         _add_key(edits, mapping, section, body)
 
 
-def _free_path(path: str, taken: set[str]) -> str:
-    """``path``, or ``path_N``, such that it neither equals nor nests with a taken enclave path."""
-    candidate, index = path, 0
-    while any(candidate == p or candidate.startswith(p + "/") or p.startswith(candidate + "/") for p in taken):
-        index += 1
-        candidate = f"{path}_{index}"
-    return candidate
-
-
 def _header(text: str, summary: list[str]) -> str:
     lines = text.splitlines(keepends=True)
     while lines and lines[0].startswith(MERGE_MARK):
@@ -208,7 +199,7 @@ def merge_learned(text: str, source: str, learned: WorkcellPolicy, window: str) 
             _extend_node(edits, mappings[(path, index)], missing)
             additions += [Addition(path, node.fqn, k, n) for k, names in missing.items() for n in names]
         if fresh:
-            path = _free_path(enclave.path, taken)
+            path = free_enclave_path(enclave.path, taken)
             taken.add(path)
             new_enclaves.append(dataclasses.replace(enclave, path=path, nodes=tuple(fresh)))
             additions += [Addition(path, n.fqn, k, name) for n in fresh for k in ENDPOINT_FIELDS
@@ -221,7 +212,7 @@ def merge_learned(text: str, source: str, learned: WorkcellPolicy, window: str) 
                  comment=f"# Learned: {nodes} (not in this policy before); review before signing.")
     unused = unused_grants(existing, learned, window)
     merged = _header(edits.apply(), [
-        f"{len(additions)} grant(s) added from {window} of observation, {len(new_enclaves)} new enclave(s),",
+        f"{len(additions)} grant(s) added (observed {window}), {len(new_enclaves)} new enclave(s),",
         f"{len(unused)} unused grant(s) kept (see `cobot-security policy lint --observed`).",
     ])
     _check_merged(merged, source, learned)

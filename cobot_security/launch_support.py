@@ -197,7 +197,7 @@ def secure_node_spec(
 
 def is_stack_topic(topic: str) -> bool:
     """Whether an absolute topic is one of the stack's DiagnosticArray topics (:data:`STACK_TOPIC_PREFIXES`)."""
-    return any(topic == p.rstrip("/") or topic.startswith(p) for p in STACK_TOPIC_PREFIXES)
+    return any(topic == p.rstrip("/") or (p.endswith("/") and topic.startswith(p)) for p in STACK_TOPIC_PREFIXES)
 
 
 def _resolved(node: NodeGrants, names: tuple[str, ...]) -> tuple[str, ...]:

@@ -136,7 +136,8 @@ def main() -> None:
     print("window  wall   observer cpu  (% of a core)  peak RSS  nodes found  endpoints found")
     for r in results:
         print(f"{r['window_s']:5g} s {r['wall_s']:5.1f} s {r['cpu_s']:8.2f} s  {r['cpu_percent_of_one_core']:9.1f} %"
-              f"  {r['peak_rss_mib']:6.1f} MiB  {r.get('nodes_percent', 0):9.1f} %  {r.get('endpoints_percent', 0):11.1f} %")
+              f"  {r['peak_rss_mib']:6.1f} MiB  {r.get('nodes_percent', 0):9.1f} %"
+              f"  {r.get('endpoints_percent', 0):11.1f} %")
 
 
 if __name__ == "__main__":

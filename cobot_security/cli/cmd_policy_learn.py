@@ -115,7 +115,7 @@ def run_learn(args: argparse.Namespace) -> int:
     options = LearnOptions(args.name or f"learned-domain-{domain_id}", (domain_id,), args.enclaves)
     learned = learn_policy(log, options)
     if existing is not None:
-        result = merge_learned(existing, str(args.merge), learned, f"in {log.duration_s:.0f} s of observation")
+        result = merge_learned(existing, str(args.merge), learned, f"in {log.duration_s:.0f} s")
         text = result.text
         _print_unused(result.unused, str(args.merge))
         summary = f"{len(result.additions)} grant(s) added, {len(result.new_enclaves)} new enclave(s)"

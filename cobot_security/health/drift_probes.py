@@ -15,7 +15,7 @@ import yaml
 from cobot_security import checks
 from cobot_security.health.graph_probes import GraphFacts
 from cobot_security.policy.export import enclave_document
-from cobot_security.policy.learn import covers, relative_name
+from cobot_security.policy.learn import covers, node_grants_of, relative_name
 from cobot_security.policy.lint import grant_field_name
 from cobot_security.policy.model import Enclave, NodeGrants, WorkcellPolicy
 from cobot_security.policy.observation import ENDPOINT_FIELDS, NodeSample, fold_sample
@@ -45,9 +45,7 @@ def grant_yaml(policy: WorkcellPolicy, sample: NodeSample, missing: dict[str, li
     """The policy YAML lines that grant ``missing`` (absolute names per grant field) to the sample's node."""
     found = _where(policy, sample.fqn)
     if found is None:
-        grants = NodeGrants(name=sample.name, namespace=sample.namespace, **{
-            kind: tuple(relative_name(n, sample.name, sample.namespace) for n in names)
-            for kind, names in missing.items()})
+        grants = node_grants_of(sample.name, sample.namespace, missing)
         path = sample.enclave if sample.enclave != "/" else sample.fqn
         body: object = enclave_document(Enclave(path=path, nodes=(grants,)))
     else:

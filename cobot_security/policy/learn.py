@@ -10,6 +10,7 @@ policy grants but was never observed — a review item, never removed silently.
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
@@ -48,10 +49,18 @@ def relative_name(name: str, node: str, namespace: str) -> str:
     return name
 
 
+def node_grants_of(name: str, namespace: str, fields: Mapping[str, Iterable[str]]) -> NodeGrants:
+    """A NodeGrants from absolute names per grant field, written relative to the node and sorted."""
+    def written(kind: str) -> tuple[str, ...]:
+        return tuple(sorted(relative_name(n, name, namespace) for n in fields.get(kind, ())))
+
+    return NodeGrants(name=name, namespace=namespace, publish=written("publish"), subscribe=written("subscribe"),
+                      services_serve=written("services_serve"), services_call=written("services_call"),
+                      actions_serve=written("actions_serve"), actions_call=written("actions_call"))
+
+
 def _node_grants(node: ObservedNode) -> NodeGrants:
-    fields = {kind: tuple(sorted(relative_name(n, node.name, node.namespace) for n in node.endpoints[kind]))
-              for kind in ENDPOINT_FIELDS}
-    return NodeGrants(name=node.name, namespace=node.namespace, **fields)
+    return node_grants_of(node.name, node.namespace, node.endpoints)
 
 
 def _nests(a: str, b: str) -> bool:

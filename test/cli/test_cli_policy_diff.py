@@ -62,7 +62,8 @@ def test_diff_with_keystore_names_the_enclaves_reconcile_would_resign(cli, examp
 
 
 @pytest.mark.parametrize("content", [
-    "enclaves: [\n", "version: 1\nname: x\n", "\xff", "version: 1\nname: x\ndomain_ids: [1]\nenclaves: {/a: {node: 'b c'}}\n",
+    "enclaves: [\n", "version: 1\nname: x\n", "\xff",
+    "version: 1\nname: x\ndomain_ids: [1]\nenclaves: {/a: {node: 'b c'}}\n",
 ])
 def test_diff_of_malformed_files_is_one_line_and_exit_2(cli, tmp_path: Path, content: str) -> None:
     bad = tmp_path / "bad.yaml"

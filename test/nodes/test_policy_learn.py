@@ -166,7 +166,8 @@ def test_learn_on_the_running_example_cell(cell: Cell, probe: GraphProbe, ros_en
     assert learned.enclave("/cell/barcode_reader").nodes[0].publish == ("barcodes",)
     assert learned.enclave("/cell/conveyor").nodes[0].publish == ("~/speed",)
 
-    diff = subprocess.run(_script("cobot-security") + ["policy", "diff", str(WORKCELL), str(output), "--format", "json"],
+    diff = subprocess.run(_script("cobot-security") + ["policy", "diff", str(WORKCELL), str(output),
+                                                       "--format", "json"],
                           env=ros_env, capture_output=True, text=True, timeout=60)
     body = json.loads(diff.stdout)
     changed = {e["enclave"]: e["status"] for e in body["enclaves"]}

@@ -23,7 +23,8 @@ enclaves:
 """
 
 
-def _policy(publish: str = "joint_states", actions: str = "~/follow", domains: str = "42", extra: str = "") -> WorkcellPolicy:
+def _policy(publish: str = "joint_states", actions: str = "~/follow", domains: str = "42",
+            extra: str = "") -> WorkcellPolicy:
     return load_policy_text(BASE.format(publish=publish, actions=actions, domains=domains) + extra, "pair.yaml")
 
 
@@ -76,7 +77,8 @@ def test_widened_wildcard_is_a_widening_and_a_narrowed_one_is_not() -> None:
     narrowed = diff_policies(wild, concrete)
 
     assert [(c.change, c.dds_name, c.widens) for c in widened.changes] == [
-        ("added", "rt/cell/*", True), ("removed", "rt/cell/arm/status", False), ("removed", "rt/cell/joint_states", False)]
+        ("added", "rt/cell/*", True), ("removed", "rt/cell/arm/status", False),
+        ("removed", "rt/cell/joint_states", False)]
     assert widened.widens
     # Concrete names inside the old wildcard are added DDS names, but the old grant covered them.
     assert [(c.change, c.widens) for c in narrowed.changes] == [("added", False), ("added", False), ("removed", False)]

@@ -115,12 +115,7 @@ def workcell_demo_actions(context: Any) -> list[Any]:
 
     factories: dict[str, Callable[[], Any]] = {}
     for entry in demo_node_entries(load_policy(policy_path)):
-        params: dict[str, object] = {"period_s": period_s}
-        # An empty list has no parameter type on the command line; the node's default is empty.
-        if entry.publish:
-            params["publish"] = list(entry.publish)
-        if entry.subscribe:
-            params["subscribe"] = list(entry.subscribe)
+        params: dict[str, object] = {"period_s": period_s, **entry.parameters()}
 
         def factory(entry_name: str = entry.name, namespace: str = entry.namespace,
                     node_params: dict[str, object] = params) -> Any:

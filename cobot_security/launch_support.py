@@ -32,6 +32,7 @@ __all__ = [
     "RestartRequest",
     "SecuredNodeSpec",
     "demo_node_entries",
+    "is_stack_topic",
     "node_fqn",
     "parse_launch_bool",
     "plan_rolling_restart",
@@ -54,7 +55,8 @@ STACK_NODES: Mapping[str, str] = {
     "/supervisor": "/cobot_security/supervisor",
     "/keystore_manager": "/cobot_security/keystore_manager",
 }
-#: Topics the stack carries as diagnostic_msgs/DiagnosticArray; demo nodes (std_msgs/String) skip them.
+#: Topics the stack carries as diagnostic_msgs/DiagnosticArray; demo nodes use that type on them
+#: (and never publish there), std_msgs/String everywhere else.
 STACK_TOPIC_PREFIXES: tuple[str, ...] = ("/cobot_security/", "/diagnostics")
 #: Warning carried by every spec built with ``unsafe_no_security=True``.
 UNSAFE_WARNING = (
@@ -98,6 +100,16 @@ class DemoNodeEntry:
     enclave: str
     publish: tuple[str, ...]
     subscribe: tuple[str, ...]
+    services_serve: tuple[str, ...] = ()
+    services_call: tuple[str, ...] = ()
+    actions_serve: tuple[str, ...] = ()
+    actions_call: tuple[str, ...] = ()
+
+    def parameters(self) -> dict[str, list[str]]:
+        """The demo_node parameters of this entry (empty lists left out: they have no type on the command line)."""
+        values = {"publish": self.publish, "subscribe": self.subscribe, "serve": self.services_serve,
+                  "call": self.services_call, "action_serve": self.actions_serve, "action_call": self.actions_call}
+        return {key: list(names) for key, names in values.items() if names}
 
     @property
     def fqn(self) -> str:
@@ -183,17 +195,21 @@ def secure_node_spec(
     )
 
 
-def _demo_topics(node: NodeGrants, names: tuple[str, ...]) -> tuple[str, ...]:
-    resolved = (node.resolve(name) for name in names)
-    return tuple(t for t in resolved if not any(t == p.rstrip("/") or t.startswith(p) for p in STACK_TOPIC_PREFIXES))
+def is_stack_topic(topic: str) -> bool:
+    """Whether an absolute topic is one of the stack's DiagnosticArray topics (:data:`STACK_TOPIC_PREFIXES`)."""
+    return any(topic == p.rstrip("/") or (p.endswith("/") and topic.startswith(p)) for p in STACK_TOPIC_PREFIXES)
+
+
+def _resolved(node: NodeGrants, names: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(node.resolve(name) for name in names)
 
 
 def demo_node_entries(policy: WorkcellPolicy) -> list[DemoNodeEntry]:
     """Every policy node except the package's own (:data:`STACK_NODES`), in policy order.
 
-    Topics are resolved to absolute names; the demo node publishes and subscribes exactly these,
-    less the stack's DiagnosticArray topics (:data:`STACK_TOPIC_PREFIXES`), which a String
-    endpoint could not match.
+    Names are resolved to absolute names; the demo node creates exactly these endpoints (its
+    topics typed as :func:`is_stack_topic` says), so the running cell uses every grant of its
+    policy entry and nothing else.
     """
     entries = []
     for enclave in policy.enclaves:
@@ -204,8 +220,12 @@ def demo_node_entries(policy: WorkcellPolicy) -> list[DemoNodeEntry]:
                 name=node.name,
                 namespace=node.namespace,
                 enclave=enclave.path,
-                publish=_demo_topics(node, node.publish),
-                subscribe=_demo_topics(node, node.subscribe),
+                publish=_resolved(node, node.publish),
+                subscribe=_resolved(node, node.subscribe),
+                services_serve=_resolved(node, node.services_serve),
+                services_call=_resolved(node, node.services_call),
+                actions_serve=_resolved(node, node.actions_serve),
+                actions_call=_resolved(node, node.actions_call),
             ))
     return entries
 

@@ -72,7 +72,7 @@ WANT=$(cat "$ROOT/setup.py" "$ROOT/scripts/setup.sh" | sha256sum | cut -d' ' -f1
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
   if [ "$ROS_SOURCED" = 0 ]; then
     say "installing rclpy and messages from the ROS 2 PyPI wheels"
-    "${PIP[@]}" install ros-rclpy ros-rmw-fastrtps-cpp ros-diagnostic-msgs ros-std-msgs ros-std-srvs
+    "${PIP[@]}" install ros-rclpy ros-rmw-fastrtps-cpp ros-diagnostic-msgs ros-std-msgs ros-std-srvs ros-test-msgs
   fi
   say "installing cobot_security (editable) and test tools"
   "${PIP[@]}" install -e "$ROOT[test]"

@@ -1,4 +1,4 @@
-"""``cobot-security policy validate|lint|import-sros2``: work on the workcell policy."""
+"""``cobot-security policy validate|lint|import-sros2|learn|diff``: work on the workcell policy."""
 
 from __future__ import annotations
 
@@ -7,17 +7,19 @@ import sys
 from pathlib import Path
 
 from cobot_security.atomic import write_bytes_atomic
-from cobot_security.cli import options, render
+from cobot_security.cli import cmd_policy_diff, cmd_policy_learn, options, render
 from cobot_security.errors import InputError
 from cobot_security.policy.export import dump_policy_yaml
+from cobot_security.policy.learn import unused_grants
 from cobot_security.policy.lint import lint_policy
+from cobot_security.policy.load import load_policy
 from cobot_security.policy.sros2_import import import_sros2_policy
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``policy`` subcommand group."""
-    parser = subparsers.add_parser("policy", help="validate, lint or import workcell policies",
-                                   description="Validate, lint or import workcell policies.")
+    parser = subparsers.add_parser("policy", help="validate, lint, import, learn or diff workcell policies",
+                                   description="Validate, lint, import, learn or diff workcell policies.")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB")
     verbs.required = True
 
@@ -34,6 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     options.add_policy(lint)
     lint.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
     lint.add_argument("--json", action="store_true", help="print JSON")
+    lint.add_argument("--observed", type=Path, default=None, metavar="LEARNED",
+                      help="also list grants a learned policy (from `policy learn`) never used, as 'unused grant'")
     lint.set_defaults(run=run_lint)
 
     imp = verbs.add_parser("import-sros2", help="convert an sros2 policy XML to workcell YAML",
@@ -43,6 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     imp.add_argument("-o", "--output", type=Path, default=None, help="write here instead of stdout")
     imp.add_argument("--force", action="store_true", help="overwrite an existing output file")
     imp.set_defaults(run=run_import)
+
+    cmd_policy_learn.register(verbs)
+    cmd_policy_diff.register(verbs)
 
 
 def run_validate(args: argparse.Namespace) -> int:
@@ -58,6 +65,8 @@ def run_lint(args: argparse.Namespace) -> int:
     """Lint and print findings."""
     policy = options.read_policy(args)
     findings = lint_policy(policy)
+    if args.observed is not None:
+        findings += unused_grants(policy, load_policy(args.observed), f"in {args.observed}")
     if args.json:
         print(render.to_json(findings))
     elif findings:

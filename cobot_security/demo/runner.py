@@ -307,7 +307,7 @@ def _start_cell(config: DemoConfig, policy: WorkcellPolicy, keystore: Path, grou
                                 policy_source=config.policy_path, unsafe_no_security=True)
         argv = executable("demo_node") + list(spec.arguments) + [
             "-r", f"__node:={entry.name}", "-r", f"__ns:={entry.namespace}",
-            "-p", f"publish:={_ros_list(entry.publish)}", "-p", f"subscribe:={_ros_list(entry.subscribe)}"]
+            *(arg for key, names in entry.parameters().items() for arg in ("-p", f"{key}:={_ros_list(tuple(names))}"))]
         group.start(entry.fqn, argv, dict(env, **spec.env))
 
 

@@ -9,6 +9,7 @@ from cobot_security import checks
 from cobot_security.names import mangle_topic, resolve_name
 from cobot_security.policy.grants import compute_dds_grants
 from cobot_security.policy.model import Enclave, WorkcellPolicy
+from cobot_security.policy.observation import NodeSample
 from cobot_security.status import Finding, Level
 
 _BUILTIN_TOPICS = ("/rosout", "/parameter_events")
@@ -30,10 +31,12 @@ class NodeFact:
 
 @dataclass(frozen=True)
 class GraphFacts:
-    """A snapshot of the ROS graph: nodes and (topic name, publishing node FQN) pairs."""
+    """A snapshot of the ROS graph: nodes, (topic name, publishing node FQN) pairs, and per node
+    every endpoint (publishers to action clients) for the policy drift probe."""
 
     nodes: tuple[NodeFact, ...] = ()
     publishers: tuple[tuple[str, str], ...] = ()
+    endpoints: tuple[NodeSample, ...] = ()
 
 
 def _policy_enclave_of(policy: WorkcellPolicy, fqn: str) -> Enclave | None:

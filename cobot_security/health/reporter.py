@@ -17,6 +17,7 @@ from pathlib import Path
 from cobot_security import checks
 from cobot_security.health import (
     certificate_probes,
+    drift_probes,
     environment_probes,
     evidence_probes,
     graph_probes,
@@ -98,6 +99,8 @@ def _probe_runs(
     ]
     if graph is not None:
         runs.append(_ProbeRun("probe_graph", checks.GRAPH_CONFORMANCE, lambda: graph_probes.probe_graph(graph, policy)))
+        runs.append(_ProbeRun("probe_policy_drift", checks.POLICY_DRIFT,
+                              lambda: drift_probes.probe_policy_drift(graph, policy)))
     return runs
 
 

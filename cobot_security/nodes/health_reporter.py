@@ -24,6 +24,7 @@ from cobot_security.errors import CobotSecurityError
 from cobot_security.health.graph_probes import GraphFacts, NodeFact
 from cobot_security.health.reporter import ReporterConfig, collect_findings
 from cobot_security.nodes.convert import findings_to_array
+from cobot_security.nodes.graph_observer import sample_node
 from cobot_security.nodes.params import ReporterParams, declare_reporter
 from cobot_security.policy.load import load_policy
 from cobot_security.policy.model import WorkcellPolicy
@@ -36,7 +37,7 @@ REPORTER_CONFIG = "reporter_config"
 
 
 def graph_facts(node: Node) -> GraphFacts:
-    """Nodes (with enclaves) and (topic, publisher FQN) pairs of the live graph, sorted."""
+    """Nodes (with enclaves), (topic, publisher FQN) pairs and every node's endpoints, sorted."""
     nodes = tuple(sorted(
         (NodeFact(name=name, namespace=namespace, enclave=enclave)
          for name, namespace, enclave in node.get_node_names_and_namespaces_with_enclaves()),
@@ -46,7 +47,10 @@ def graph_facts(node: Node) -> GraphFacts:
         for info in node.get_publishers_info_by_topic(topic):
             ns = info.node_namespace.rstrip("/")
             publishers.add((topic, f"{ns}/{info.node_name}"))
-    return GraphFacts(nodes=nodes, publishers=tuple(sorted(publishers)))
+    # Every endpoint of every visible node, read as `policy learn` reads it (policy_drift).
+    endpoints = tuple(sample for fact in nodes if not fact.name.startswith("_")
+                      for sample in [sample_node(node, fact.name, fact.namespace, fact.enclave)] if sample is not None)
+    return GraphFacts(nodes=nodes, publishers=tuple(sorted(publishers)), endpoints=endpoints)
 
 
 def config_error(host: str, message: str) -> Finding:

@@ -44,7 +44,8 @@ def _grant_sections(node: NodeGrants) -> dict[str, object]:
     return sections
 
 
-def _enclave(enclave: Enclave) -> dict[str, object]:
+def enclave_document(enclave: Enclave) -> dict[str, object]:
+    """One enclave as the mapping the policy YAML writes under its path."""
     if len(enclave.nodes) == 1:
         node = enclave.nodes[0]
         body: dict[str, object] = {"node": node.name, "namespace": node.namespace, **_grant_sections(node)}
@@ -90,7 +91,7 @@ def dump_policy_yaml(policy: WorkcellPolicy, header: str | None = None) -> str:
             },
             "crl": {"next_update": format_duration(lifetimes.crl_next_update)},
         },
-        "enclaves": {enclave.path: _enclave(enclave) for enclave in policy.enclaves},
+        "enclaves": {enclave.path: enclave_document(enclave) for enclave in policy.enclaves},
     }
     body = yaml.safe_dump(document, sort_keys=False, default_flow_style=False, allow_unicode=True, width=100)
     if header is None:

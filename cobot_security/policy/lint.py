@@ -54,9 +54,14 @@ class _Use:
     resolved: str
 
 
+def grant_field_name(grant_field: str) -> str:
+    """The dotted policy field of a NodeGrants field: ``services_serve`` → ``services.serve``."""
+    return _GRANT_MEANING[grant_field][0]
+
+
 def _node_field(enclave: Enclave, index: int, grant_field: str) -> str:
     prefix = "" if len(enclave.nodes) == 1 else f"nodes[{index}]."
-    return prefix + _GRANT_MEANING[grant_field][0]
+    return prefix + grant_field_name(grant_field)
 
 
 def _uses(policy: WorkcellPolicy, grant_field: str) -> list[_Use]:

@@ -15,6 +15,7 @@ from cobot_security.launch_support import (
     NodeNotInPolicyError,
     RestartRequest,
     demo_node_entries,
+    is_stack_topic,
     parse_launch_bool,
     plan_rolling_restart,
     restart_requests,
@@ -100,7 +101,7 @@ def test_invalid_node_name_is_an_input_error(policy: WorkcellPolicy) -> None:
         secure_node_spec(policy, KEYSTORE, "pkg", "exe", "bad name", "/cell", policy_source=str(WORKCELL))
 
 
-def test_demo_entries_skip_stack_nodes_and_stack_topics(policy: WorkcellPolicy) -> None:
+def test_demo_entries_skip_stack_nodes_and_carry_every_grant(policy: WorkcellPolicy) -> None:
     entries = demo_node_entries(policy)
     fqns = [e.fqn for e in entries]
     assert fqns == ["/cell/arm_driver", "/cell/gripper", "/cell/camera", "/cell/detector",
@@ -110,8 +111,17 @@ def test_demo_entries_skip_stack_nodes_and_stack_topics(policy: WorkcellPolicy) 
     assert arm.enclave == "/cell/arm_driver"
     assert arm.publish == ("/cell/joint_states", "/cell/arm_driver/status")
     assert arm.subscribe == ("/cell/arm_driver/joint_trajectory",)
+    assert arm.services_serve == ("/cell/arm_driver/set_speed_scaling",)
+    assert arm.actions_serve == ("/cell/arm_driver/follow_joint_trajectory",)
+    controller = entries[-2]
+    assert controller.actions_call == ("/cell/arm_driver/follow_joint_trajectory", "/cell/gripper/gripper_command")
+    assert controller.services_call == ("/cell/arm_driver/set_speed_scaling", "/cell/safety_monitor/trigger_stop")
     mes = entries[-1]
-    assert mes.subscribe == ("/cell/cell_status", "/cell/production_count")  # /cobot_security/posture skipped
+    assert mes.subscribe == ("/cell/cell_status", "/cell/production_count", "/cobot_security/posture")
+    assert is_stack_topic("/cobot_security/posture") and is_stack_topic("/diagnostics")
+    assert not is_stack_topic("/diagnostics_extra") and not is_stack_topic("/cell/cell_status")
+    assert mes.parameters() == {"subscribe": list(mes.subscribe), "publish": ["/cell/work_orders"],
+                                "call": ["/cell/cell_controller/get_cell_state"]}
 
 
 def test_restart_targets_are_the_nodes_of_rotated_enclaves(policy: WorkcellPolicy) -> None:

@@ -54,14 +54,18 @@ def adopt_nested(old: Path, new: Path) -> None:
             os.rename(child, new / child.name)
 
 
-def _leftovers(top: Path) -> list[Path]:
+def _is_leftover(name: str) -> bool:
+    return name.startswith(".") and (STAGING_MARK in name or TMP_MARK in name)
+
+
+def _leftovers(top: Path, depth: int | None) -> list[Path]:
+    """Leftover-looking entries under ``top`` down to ``depth`` levels (None: the whole tree)."""
     found: list[Path] = []
     for current, dirs, files in os.walk(top, followlinks=False):
         here = Path(current)
-        for name in dirs + files:
-            if name.startswith(".") and (STAGING_MARK in name or TMP_MARK in name):
-                found.append(here / name)
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [here / name for name in dirs + files if _is_leftover(name)]
+        level = len(here.relative_to(top).parts)
+        dirs[:] = [d for d in dirs if not d.startswith(".") and (depth is None or level + 1 < depth)]
     return found
 
 
@@ -85,9 +89,13 @@ def clean_leftovers(layout: KeystoreLayout) -> list[Path]:
     owner = keystore_owner(layout)
     removed: list[Path] = []
     try:
-        for top in (layout.enclaves_dir, layout.public_dir, layout.private_dir, layout.meta_dir):
+        # Where our writers leave temporaries: anywhere in enclaves/, directly in public/, private/
+        # and .cobot_security/, and in history/<enclave>/ (half-archived versions).
+        tops = ((layout.enclaves_dir, None), (layout.public_dir, 1), (layout.private_dir, 1), (layout.meta_dir, 1),
+                (layout.history_dir, 2))
+        for top, depth in tops:
             if top.is_dir() and not top.is_symlink():
-                for path in _leftovers(top):
+                for path in _leftovers(top, depth):
                     _remove_leftover(layout, path, owner)
                     removed.append(path)
         prefix = f".{layout.root.name}{STAGING_MARK}"

@@ -1,8 +1,10 @@
-"""Run DDS agents as real processes and collect what each one saw (no cyclonedds import here).
+"""Run middleware agents as real processes and collect what each one saw (no DDS import here).
 
-Each agent is one participant in its own process, like one ROS 2 node.  The runner starts them
-together, reads their JSON-line reports, and stops them once ``done`` holds (plus a grace period in
-which any unexpected delivery still gets recorded) or the timeout passes.
+Each agent is one participant in its own process, like one ROS 2 node: the Cyclone DDS agent
+(``dds/agent.py``) or the Fast DDS agent (``dds/fastdds/agent.cpp``, compiled), chosen per spec, so
+one run can mix vendors.  Both speak the same JSON-line protocol.  The runner starts them together,
+reads their reports, and stops them once ``done`` holds (plus a grace period in which any unexpected
+delivery still gets recorded) or the timeout passes.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cobot_security.dds.properties import loopback_config
+from cobot_security.dds import fastdds_build
+from cobot_security.dds.properties import fastdds_security_properties, loopback_config
 from cobot_security.errors import DdsUnavailableError
+from cobot_security.policy.model import CYCLONEDDS, FASTDDS
 
 _PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
 
@@ -27,7 +31,8 @@ _PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
 class AgentSpec:
     """What one participant loads (``enclave_dir`` None: no DDS Security at all) and tries.
 
-    ``marker`` is appended to every sample written, so a capture can look for the payload.
+    ``marker`` is appended to every sample written, so a capture can look for the payload;
+    ``middleware`` picks the agent (``cyclonedds`` or ``fastdds``).
     """
 
     name: str
@@ -36,6 +41,7 @@ class AgentSpec:
     writers: tuple[str, ...] = ()
     readers: tuple[str, ...] = ()
     marker: str = ""
+    middleware: str = CYCLONEDDS
 
 
 @dataclass
@@ -83,6 +89,32 @@ def agent_environment(base: Mapping[str, str] | None = None, loopback: bool = Tr
     return env
 
 
+def agent_command(spec: AgentSpec, *, period_s: float, deadline_s: float) -> list[str]:
+    """The command line that runs ``spec`` as its middleware's agent.
+
+    :raises DdsUnavailableError: the Fast DDS agent cannot be built; the middleware is unknown.
+    """
+    if spec.middleware == CYCLONEDDS:
+        payload = {
+            "name": spec.name, "domain_id": spec.domain_id,
+            "enclave_dir": str(spec.enclave_dir) if spec.enclave_dir else None,
+            "writers": list(spec.writers), "readers": list(spec.readers), "marker": spec.marker,
+            "period_s": period_s, "deadline_s": deadline_s,
+        }
+        return [sys.executable, "-m", "cobot_security.dds.agent", json.dumps(payload)]
+    if spec.middleware == FASTDDS:
+        command = [str(fastdds_build.build_agent()), "--name", spec.name, "--domain", str(spec.domain_id),
+                   "--marker", spec.marker, "--period", str(period_s), "--deadline", str(deadline_s)]
+        if spec.enclave_dir is not None:
+            for key, value in fastdds_security_properties(spec.enclave_dir):
+                command += ["--property", f"{key}={value}"]
+        for flag, topics in (("--writer", spec.writers), ("--reader", spec.readers)):
+            for topic in topics:
+                command += [flag, topic]
+        return command
+    raise DdsUnavailableError(f"no DDS agent for middleware {spec.middleware!r}")
+
+
 def run_agents(
     specs: list[AgentSpec],
     done: Callable[[Mapping[str, AgentResult]], bool],
@@ -94,7 +126,8 @@ def run_agents(
 ) -> dict[str, AgentResult]:
     """Start one process per spec, wait for ``done`` (then ``grace_s``) or ``timeout_s``, stop all.
 
-    :raises DdsUnavailableError: when an agent cannot import cyclonedds.
+    :raises DdsUnavailableError: when an agent cannot start (cyclonedds not importable, Fast DDS
+        agent not buildable).
     """
     results = {spec.name: AgentResult(spec.name) for spec in specs}
     lock = threading.Lock()
@@ -125,19 +158,10 @@ def run_agents(
 
     threads = []
     try:
-        for spec in specs:
-            payload = {
-                "name": spec.name,
-                "domain_id": spec.domain_id,
-                "enclave_dir": str(spec.enclave_dir) if spec.enclave_dir else None,
-                "writers": list(spec.writers),
-                "readers": list(spec.readers),
-                "marker": spec.marker,
-                "period_s": period_s,
-                "deadline_s": timeout_s + grace_s + 30.0,
-            }
+        commands = [agent_command(spec, period_s=period_s, deadline_s=timeout_s + grace_s + 30.0) for spec in specs]
+        for spec, command in zip(specs, commands):
             proc = subprocess.Popen(
-                [sys.executable, "-m", "cobot_security.dds.agent", json.dumps(payload)],
+                command,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,

@@ -14,6 +14,13 @@ from enum import Enum
 from cobot_security.names import resolve_name
 
 
+#: The ROS 2 middlewares (rmw implementations) a cell can run, by the names ``verify`` uses.
+CYCLONEDDS = "cyclonedds"
+FASTDDS = "fastdds"
+ZENOH = "zenoh"
+MIDDLEWARES: tuple[str, ...] = (CYCLONEDDS, FASTDDS, ZENOH)
+
+
 class Protection(str, Enum):
     """DDS Security protection kinds, as written in governance XML."""
 

@@ -22,9 +22,24 @@ from pathlib import Path
 from cobot_security.dds import fastdds_build
 from cobot_security.dds.properties import fastdds_security_properties, loopback_config
 from cobot_security.errors import DdsUnavailableError
-from cobot_security.policy.model import CYCLONEDDS, FASTDDS
+from cobot_security.policy.model import CYCLONEDDS, FASTDDS, ZENOH
 
 _PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
+
+
+@dataclass(frozen=True)
+class ZenohSession:
+    """How a Zenoh agent opens its session: ``role`` router or session, from a configuration file
+    (``config``) or an in-memory document (``config_document``, JSON), at ``endpoint``; ``keys``
+    maps each DDS name the agent uses to its rmw_zenoh key; the router puts and queries on ``probes``.
+    """
+
+    role: str
+    endpoint: str
+    keys: tuple[tuple[str, str], ...]
+    config: Path | None = None
+    config_document: str | None = None
+    probes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -32,7 +47,9 @@ class AgentSpec:
     """What one participant loads (``enclave_dir`` None: no DDS Security at all) and tries.
 
     ``marker`` is appended to every sample written, so a capture can look for the payload;
-    ``middleware`` picks the agent (``cyclonedds`` or ``fastdds``).
+    ``middleware`` picks the agent (``cyclonedds``, ``fastdds`` or ``zenoh``, whose session is
+    described by ``zenoh``); ``start_alone`` makes the runner wait for this agent to be ready before
+    starting the next (a Zenoh router before its clients).
     """
 
     name: str
@@ -42,6 +59,8 @@ class AgentSpec:
     readers: tuple[str, ...] = ()
     marker: str = ""
     middleware: str = CYCLONEDDS
+    zenoh: ZenohSession | None = None
+    start_alone: bool = False
 
 
 @dataclass
@@ -112,7 +131,17 @@ def agent_command(spec: AgentSpec, *, period_s: float, deadline_s: float) -> lis
             for topic in topics:
                 command += [flag, topic]
         return command
-    raise DdsUnavailableError(f"no DDS agent for middleware {spec.middleware!r}")
+    if spec.middleware == ZENOH and spec.zenoh is not None:
+        session = spec.zenoh
+        payload = {
+            "name": spec.name, "domain_id": spec.domain_id, "role": session.role, "endpoint": session.endpoint,
+            "config": str(session.config) if session.config else None,
+            "config_document": json.loads(session.config_document) if session.config_document else None,
+            "keys": dict(session.keys), "probes": list(session.probes), "writers": list(spec.writers),
+            "readers": list(spec.readers), "period_s": period_s, "deadline_s": deadline_s,
+        }
+        return [sys.executable, "-m", "cobot_security.dds.zenoh_agent", json.dumps(payload)]
+    raise DdsUnavailableError(f"no agent for middleware {spec.middleware!r}")
 
 
 def run_agents(
@@ -172,6 +201,9 @@ def run_agents(
             thread = threading.Thread(target=pump, args=(proc, results[spec.name]), daemon=True)
             thread.start()
             threads.append(thread)
+            if spec.start_alone:
+                with changed:
+                    changed.wait_for(lambda name=spec.name: results[name].ready, timeout=timeout_s)
         deadline = time.monotonic() + timeout_s
         with changed:
             while time.monotonic() < deadline:

@@ -258,7 +258,7 @@ def test_proof_failed(layout: KeystoreLayout, issued: dt.datetime) -> None:
     record_verify_result(layout, passed=False, checks=20, failures=1, domain_id=0, now=issued)
     finding = probe_enforcement_proof(layout, issued)[0]
     assert finding.level == Level.ERROR
-    assert finding.value("evidence") == "verify at 2026-11-29T12:00:00+00:00: 20 checks, 1 failures"
+    assert finding.value("evidence") == "cyclonedds: verify at 2026-11-29T12:00:00+00:00: 20 checks, 1 failures"
 
 
 @pytest.mark.parametrize(("age", "level"), [(7 * DAY - SECOND, Level.OK), (7 * DAY, Level.OK),

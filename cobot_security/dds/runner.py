@@ -108,6 +108,22 @@ def agent_environment(base: Mapping[str, str] | None = None, loopback: bool = Tr
     return env
 
 
+def installed_middlewares() -> tuple[str, ...]:
+    """The middlewares whose agents can run here (importable, or buildable for Fast DDS), in canonical order."""
+    import importlib.util
+    import shutil
+
+    found = []
+    if importlib.util.find_spec("cyclonedds") is not None:
+        found.append(CYCLONEDDS)
+    if fastdds_build.agent_path().is_file() or (
+            shutil.which(fastdds_build.COMPILER) and Path("/usr/include/fastdds/dds/domain/DomainParticipant.hpp").is_file()):
+        found.append(FASTDDS)
+    if importlib.util.find_spec("zenoh") is not None:
+        found.append(ZENOH)
+    return tuple(found)
+
+
 def agent_command(spec: AgentSpec, *, period_s: float, deadline_s: float) -> list[str]:
     """The command line that runs ``spec`` as its middleware's agent.
 

@@ -107,7 +107,7 @@ def summarize(report: VerifyReport) -> list[SubjectSummary]:
         elif check.category == "intruder":
             row.joined = "isolated" if check.passed else "LEAKED"
         elif check.category == "revoked":
-            row.joined = "refused" if check.passed else "ACCEPTED"
+            row.joined = ("refused" if "refused" in check.observed else "isolated") if check.passed else "ACCEPTED"
     return sorted(rows.values(), key=lambda r: (r.subject.startswith(("intruder", "revoked")), r.subject))
 
 

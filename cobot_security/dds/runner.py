@@ -218,8 +218,9 @@ def run_agents(
             thread.start()
             threads.append(thread)
             if spec.start_alone:
+                first = results[spec.name]
                 with changed:
-                    changed.wait_for(lambda name=spec.name: results[name].ready, timeout=timeout_s)
+                    changed.wait_for(lambda: first.ready, timeout=timeout_s)
         deadline = time.monotonic() + timeout_s
         with changed:
             while time.monotonic() < deadline:

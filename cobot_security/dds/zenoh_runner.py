@@ -65,7 +65,7 @@ def _session_spec(spec: AgentSpec, plan: VerifyPlan, zenoh: ZenohLayout, endpoin
     writers, readers = _zenoh_names(spec.writers, plan.domain_id), _zenoh_names(spec.readers, plan.domain_id)
     keys = _keys(set(writers) | set(readers), plan.domain_id)
     if spec.name == UNSECURED:
-        document = {"mode": "client", "scouting": {"multicast": {"enabled": False}}}
+        document: dict[str, object] = {"mode": "client", "scouting": {"multicast": {"enabled": False}}}
         session = ZenohSession("session", "tcp" + endpoint[len("tls"):], keys, config_document=json.dumps(document))
     elif spec.name == FOREIGN_CA:
         assert spec.enclave_dir is not None

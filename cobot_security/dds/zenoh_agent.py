@@ -126,8 +126,8 @@ def run(spec: dict[str, Any]) -> int:
     try:
         session = zenoh.open(_config(zenoh, spec))
     except Exception as exc:  # noqa: BLE001 - zenoh raises ZError; any failure is a refused session
-        # ZError text ends with the Rust source location; the first clause is the reason.
-        _emit("participant", ok=False, code=-1, error=str(exc).splitlines()[0].split("  at ")[0][:200])
+        # ZError text ends with the Rust source location; the part before it is the reason.
+        _emit("participant", ok=False, code=-1, error=str(exc).splitlines()[0].split(" at /")[0].rstrip()[:200])
         return 0
     _emit("participant", ok=True)
     if spec["role"] == "router":

@@ -15,9 +15,8 @@ from pathlib import Path
 
 from cobot_security.dds.runner import AgentSpec
 from cobot_security.errors import InputError
-from cobot_security.keystore import pki
-from cobot_security.keystore.layout import CERT, KeystoreLayout
-from cobot_security.keystore.revocation import read_revoked
+from cobot_security.keystore.layout import KeystoreLayout
+from cobot_security.keystore.revocation import revoked_current_enclaves
 from cobot_security.keystore.store import init_keystore
 from cobot_security.names import has_wildcard
 from cobot_security.policy.grants import compute_dds_grants
@@ -70,18 +69,6 @@ def _spread(candidates: list[str], count: int) -> list[str]:
     return [candidates[int(i * step)] for i in range(count)]
 
 
-def revoked_identities(layout: KeystoreLayout) -> list[str]:
-    """Enclaves on disk whose current certificate the keystore has revoked (sorted, unique)."""
-    found: set[str] = set()
-    for entry in read_revoked(layout):
-        cert_path = layout.enclave_dir(entry.enclave) / CERT
-        if cert_path.is_file():
-            cert = pki.load_certificate(cert_path.read_bytes(), cert_path)
-            if format(cert.serial_number, "x") == entry.serial.lower():
-                found.add(entry.enclave)
-    return sorted(found)
-
-
 def _flows(pub: dict[str, set[str]], sub: dict[str, set[str]]) -> list[Flow]:
     return sorted(
         {Flow(topic, writer, reader) for writer, topics in pub.items() for topic in topics
@@ -113,7 +100,7 @@ def plan_verification(
     if domain not in policy.domain_ids:
         raise InputError(policy.source, "domain_ids", f"--domain-id to be one of the policy's domains "
                          f"{list(policy.domain_ids)} (permissions grant no other)", str(domain))
-    revoked = [path for path in revoked_identities(layout) if policy.enclave(path) is not None]
+    revoked = sorted(path for path in revoked_current_enclaves(layout) if policy.enclave(path) is not None)
     grants = {e.path: compute_dds_grants(e) for e in policy.enclaves}
     pub = {path: set(_concrete(g.publish)) for path, g in grants.items()}
     sub = {path: set(_concrete(g.subscribe)) for path, g in grants.items()}

@@ -30,7 +30,7 @@ from cobot_security.errors import KeystoreError
 from cobot_security.keystore import atomic, pki
 from cobot_security.keystore.audit import append_audit
 from cobot_security.keystore.layout import CERT, KeystoreLayout
-from cobot_security.keystore.revocation import read_revoked
+from cobot_security.keystore.revocation import revoked_current_enclaves
 from cobot_security.keystore.store import Keystore
 from cobot_security.policy.keyexpr import compute_policy_zenoh_grants
 from cobot_security.policy.model import WorkcellPolicy
@@ -95,21 +95,6 @@ def _base(mode: str, listen: list[str], connect: list[str], tls: dict[str, objec
     }
 
 
-def revoked_enclaves(layout: KeystoreLayout) -> frozenset[str]:
-    """Enclaves whose *current* certificate is revoked (re-issued ones are not: see docs/middlewares.md).
-
-    :raises KeystoreError: the revocation record or a certificate is unreadable.
-    """
-    revoked: set[str] = set()
-    for entry in read_revoked(layout):
-        cert_path = layout.enclave_dir(entry.enclave) / CERT
-        if cert_path.is_file():
-            cert = pki.load_certificate(cert_path.read_bytes(), cert_path)
-            if format(cert.serial_number, "x") == entry.serial.lower():
-                revoked.add(entry.enclave)
-    return frozenset(revoked)
-
-
 def router_document(policy: WorkcellPolicy, layout: KeystoreLayout, zenoh: ZenohLayout, listen: str,
                     excluded: frozenset[str] = frozenset()) -> dict[str, object]:
     """The router configuration: TLS-only listener, mTLS against the identity CA, the policy's ACL.
@@ -160,7 +145,7 @@ def render_zenoh(keystore: Keystore, policy: WorkcellPolicy, out_dir: Path, now:
     if missing:
         raise KeystoreError(layout.enclave_dir(missing[0]), "enclave missing from the keystore: run cobot-security "
                                                             "reconcile (or init) before rendering")
-    excluded = revoked_enclaves(layout)
+    excluded = revoked_current_enclaves(layout)
     router = router_document(policy, layout, final, listen, excluded)
     try:
         final.root.parent.mkdir(parents=True, exist_ok=True)

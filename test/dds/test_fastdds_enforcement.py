@@ -17,7 +17,7 @@ import pytest
 
 from cobot_security.dds.properties import fastdds_security_properties
 from cobot_security.dds.runner import AgentResult, AgentSpec, run_agents
-from cobot_security.dds.verify import self_test_policy, verify_keystore
+from cobot_security.dds.verify import verify_keystore
 from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.keystore.revocation import revoke_enclave
 from cobot_security.keystore.store import Keystore, init_keystore
@@ -32,15 +32,6 @@ TALKER, LISTENER, BYSTANDER = "/selftest/talker", "/selftest/listener", "/selfte
 def _now() -> dt.datetime:
     # DDS plugins check validity against the real clock, so these tests use it too.
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-
-
-@pytest.fixture
-def cell(tmp_path: Path, dds_domain: int) -> tuple[WorkcellPolicy, Path]:
-    """A talker/listener/bystander keystore on this test's own domain."""
-    policy = self_test_policy(dds_domain)
-    root = tmp_path / "keystore"
-    init_keystore(root, policy, _now())
-    return policy, root
 
 
 def _spec(root: Path, path: str, domain: int, **kwargs: tuple[str, ...]) -> AgentSpec:

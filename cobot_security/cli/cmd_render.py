@@ -44,7 +44,8 @@ def run_zenoh(args: argparse.Namespace) -> int:
     root = options.keystore_path(args)
     for flag, endpoint in (("--listen", args.listen), ("--connect", args.connect)):
         if not endpoint.startswith("tls/"):
-            raise InputError(None, flag, "a TLS endpoint like tls/[::]:7447 (the router accepts TLS only)", repr(endpoint))
+            raise InputError(None, flag, "a TLS endpoint like tls/[::]:7447 (the router accepts TLS only)",
+                             repr(endpoint))
     out = args.output if args.output is not None else default_zenoh_dir(root)
     layout = render_zenoh(Keystore.open(root, passphrase=options.passphrase(args)), policy, out, utc_now(),
                           listen=args.listen, connect=args.connect)

@@ -130,7 +130,8 @@ def _selected(args: argparse.Namespace) -> tuple[str, ...]:
     return found
 
 
-def _prove(args: argparse.Namespace, middlewares: tuple[str, ...]) -> tuple[list[VerifyReport], list[CrossVendorResult]]:
+def _prove(args: argparse.Namespace,
+           middlewares: tuple[str, ...]) -> tuple[list[VerifyReport], list[CrossVendorResult]]:
     now = utc_now()
     if args.self_test:
         domain = 230 if args.domain_id is None else args.domain_id

@@ -11,10 +11,9 @@ counts are reported as measured.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-
-from collections.abc import Mapping
 
 from cobot_security.dds.plan import Flow, plan_verification
 from cobot_security.dds.runner import AgentResult, AgentSpec, run_agents

@@ -116,8 +116,8 @@ def installed_middlewares() -> tuple[str, ...]:
     found = []
     if importlib.util.find_spec("cyclonedds") is not None:
         found.append(CYCLONEDDS)
-    if fastdds_build.agent_path().is_file() or (
-            shutil.which(fastdds_build.COMPILER) and Path("/usr/include/fastdds/dds/domain/DomainParticipant.hpp").is_file()):
+    headers = Path("/usr/include/fastdds/dds/domain/DomainParticipant.hpp")
+    if fastdds_build.agent_path().is_file() or (shutil.which(fastdds_build.COMPILER) and headers.is_file()):
         found.append(FASTDDS)
     if importlib.util.find_spec("zenoh") is not None:
         found.append(ZENOH)

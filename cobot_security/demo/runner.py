@@ -24,7 +24,6 @@ from cobot_security.demo.console import PostureView, render_view
 from cobot_security.demo.processes import ProcessGroup
 from cobot_security.demo.scenario import STEPS, Step
 from cobot_security.keystore.evidence import record_verify_result
-from cobot_security.middleware.zenoh_render import default_zenoh_dir, render_zenoh
 from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.keystore.revocation import refresh_crl, revoke_enclave
 from cobot_security.keystore.store import Keystore, init_keystore
@@ -33,6 +32,7 @@ from cobot_security.launch_support import (
     restart_requests,
     secure_node_spec,
 )
+from cobot_security.middleware.zenoh_render import default_zenoh_dir, render_zenoh
 from cobot_security.policy.load import load_policy
 from cobot_security.policy.model import ZENOH, WorkcellPolicy
 from cobot_security.posture.report import render_html, render_report, report_from_dict

@@ -34,8 +34,8 @@ def probe_enforcement_proof(layout: KeystoreLayout, now: _dt.datetime, max_age_d
             values.append((f"proof_{name}", "none"))
             continue
         ok = record.passed and not record.failures
-        values.append((f"proof_{name}", f"{'PASS' if ok else 'FAIL'} at {iso_utc(record.verified_at)}: "
-                                        f"{record.checks} checks, {record.failures} failures, domain {record.domain_id}"))
+        values.append((f"proof_{name}", f"{'PASS' if ok else 'FAIL'} at {iso_utc(record.verified_at)}: {record.checks} "
+                                        f"checks, {record.failures} failures, domain {record.domain_id}"))
         if name in required and not ok:
             failed.append(name)
         elif name in required and now - record.verified_at > _dt.timedelta(days=max_age_days):

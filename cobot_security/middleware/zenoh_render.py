@@ -26,9 +26,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from cobot_security import atomic
 from cobot_security.errors import KeystoreError
-from cobot_security.keystore import atomic, pki
-from cobot_security.keystore.audit import append_audit
+from cobot_security.keystore import pki
+from cobot_security.keystore.authority import CaPair
 from cobot_security.keystore.layout import CERT, KeystoreLayout
 from cobot_security.keystore.revocation import revoked_current_enclaves
 from cobot_security.keystore.store import Keystore
@@ -119,9 +120,8 @@ def _dump(document: dict[str, object]) -> bytes:
     return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode()
 
 
-def _issue_router_identity(keystore: Keystore, policy: WorkcellPolicy, staged: ZenohLayout,
+def _issue_router_identity(identity: CaPair, policy: WorkcellPolicy, staged: ZenohLayout,
                            now: _dt.datetime) -> str:
-    identity, _ = keystore.ca_pairs()
     key = pki.generate_private_key()
     cert = pki.issue_certificate(ROUTER_SUBJECT, key.public_key(), identity.cert, identity.key,
                                  now - _dt.timedelta(minutes=5), now + policy.lifetimes.enclave_duration)
@@ -148,21 +148,22 @@ def render_zenoh(keystore: Keystore, policy: WorkcellPolicy, out_dir: Path, now:
     excluded = revoked_current_enclaves(layout)
     router = router_document(policy, layout, final, listen, excluded)
     try:
-        final.root.parent.mkdir(parents=True, exist_ok=True)
-        with atomic.staged_dir(final.root.parent, final.root.name, 0o700) as staging:
-            staged = ZenohLayout(staging)
-            serial = _issue_router_identity(keystore, policy, staged, now)
-            atomic.write_bytes_atomic(staged.router_config, _dump(router), 0o644)
-            for enclave in policy.enclaves:
-                target = staged.session_config(enclave.path)
-                target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
-                atomic.write_bytes_atomic(target, _dump(session_document(layout.enclave_dir(enclave.path), connect)),
-                                          0o644)
-            old = atomic.swap_into_place(staging, final.root)
-        if old is not None:
-            shutil.rmtree(old)
-        with atomic.KeystoreLock(layout.lock, keystore.lock_timeout_s):
-            append_audit(layout, "issue", "zenoh_router", {"serial": serial, "purpose": "zenoh router TLS"}, now)
+        # The transaction holds the keystore lock, unlocks the identity CA once and audits the issue.
+        with keystore.transaction(now, "render_zenoh") as tx:
+            final.root.parent.mkdir(parents=True, exist_ok=True)
+            with atomic.staged_dir(final.root.parent, final.root.name, 0o700) as staging:
+                staged = ZenohLayout(staging)
+                serial = _issue_router_identity(tx.ca.identity, policy, staged, now)
+                atomic.write_bytes_atomic(staged.router_config, _dump(router), 0o644)
+                for enclave in policy.enclaves:
+                    target = staged.session_config(enclave.path)
+                    target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+                    atomic.write_bytes_atomic(target, _dump(session_document(layout.enclave_dir(enclave.path),
+                                                                             connect)), 0o644)
+                old = atomic.swap_into_place(staging, final.root)
+            if old is not None:
+                shutil.rmtree(old)
+            tx.audit("issue", "zenoh_router", {"serial": serial, "purpose": "zenoh router TLS"})
     except OSError as exc:
         raise KeystoreError(exc.filename or final.root, f"cannot write the Zenoh configuration: "
                                                         f"{exc.strerror or exc}") from exc

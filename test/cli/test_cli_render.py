@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cobot_security.dds.verify import self_test_policy
-from cobot_security.policy.export import dump_policy_yaml
-from cobot_security.keystore.store import init_keystore
 from cobot_security.clock import utc_now
+from cobot_security.dds.verify import self_test_policy
+from cobot_security.keystore.store import init_keystore
+from cobot_security.policy.export import dump_policy_yaml
 
 
 def _cell(tmp_path: Path) -> tuple[Path, Path]:

@@ -59,7 +59,7 @@ def test_passed_must_be_true_literally(tmp_path: Path, fixed_now: dt.datetime) -
 def test_version_1_record_reads_as_a_cyclone_dds_proof(tmp_path: Path, fixed_now: dt.datetime) -> None:
     layout = KeystoreLayout(tmp_path)
     layout.meta_dir.mkdir()
-    last_verify_path(layout).write_text(json.dumps({"version": 1, "passed": True, "checks": 9, "failures": 0,
+    layout.last_verify.write_text(json.dumps({"version": 1, "passed": True, "checks": 9, "failures": 0,
                                                     "domain_id": 42, "verified_at": fixed_now.isoformat()}))
     records = read_verify_results(layout)
     assert list(records) == ["cyclonedds"]
@@ -75,12 +75,12 @@ def test_each_middleware_keeps_its_own_record(tmp_path: Path, fixed_now: dt.date
     assert records["cyclonedds"].verified_at == fixed_now and records["cyclonedds"].passed
     assert records["zenoh"] == VerifyRecord(False, 7, 1, 42, later, "zenoh")
     assert read_verify_result(layout) == records["zenoh"]  # the most recent run
-    assert json.loads(last_verify_path(layout).read_text())["version"] == 2
+    assert json.loads(layout.last_verify.read_text())["version"] == 2
 
 
 def test_an_unreadable_record_is_replaced_by_the_new_run(tmp_path: Path, fixed_now: dt.datetime) -> None:
     layout = KeystoreLayout(tmp_path)
     layout.meta_dir.mkdir()
-    last_verify_path(layout).write_bytes(b"garbage")
+    layout.last_verify.write_bytes(b"garbage")
     record_verify_result(layout, passed=True, checks=3, failures=0, domain_id=1, now=fixed_now, middleware="fastdds")
     assert list(read_verify_results(layout)) == ["fastdds"]

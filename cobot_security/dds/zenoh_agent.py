@@ -24,8 +24,15 @@ import time
 from typing import Any
 
 
+_OUTPUT = threading.Lock()
+
+
 def _emit(event: str, **fields: Any) -> None:
-    print(json.dumps({"event": event, **fields}), flush=True)
+    # Zenoh calls back from its own threads: one whole line at a time, or the runner drops both.
+    line = json.dumps({"event": event, **fields})
+    with _OUTPUT:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
 
 
 def _config(zenoh: Any, spec: dict[str, Any]) -> Any:

@@ -13,7 +13,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(exclude=["test", "test.*"]),
-    package_data={PACKAGE: ["py.typed"]},
+    package_data={PACKAGE: ["py.typed"], PACKAGE + ".dds": ["fastdds/agent.cpp"]},
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + PACKAGE]),
         ("share/" + PACKAGE, ["package.xml"]),
@@ -23,7 +23,9 @@ setup(
     install_requires=["setuptools", "cryptography>=3.4", "PyYAML>=5.4", "lxml>=4.6", "asyncua>=1.0",
                       "prometheus-client>=0.16"],
     extras_require={"test": ["pytest>=7,<9", "pytest-timeout>=2", "pyflakes>=3", "mypy>=1.8", "types-PyYAML",
-                             "lxml-stubs"]},
+                             "lxml-stubs"],
+                    # Zenoh proof sessions (verify --middleware zenoh); the core never imports it.
+                    "zenoh": ["eclipse-zenoh>=1.0,<2"]},
     zip_safe=True,
     entry_points={
         "console_scripts": [

@@ -2,7 +2,9 @@
 # Idempotent set-up on a fresh Debian 12/13 machine (apt needs root; it is skipped when nothing is
 # missing): Cyclone DDS with its DDS Security plugins from Debian, a venv in .venv, the Cyclone DDS
 # Python binding built from source against Debian's library (the PyPI wheels lack the security
-# plugins), rclpy (a sourced ROS 2 install if present, else the PyPI wheels), and this package.
+# plugins), rclpy (a sourced ROS 2 install if present, else the PyPI wheels), this package with the
+# Zenoh wheel, and the Fast DDS proof agent compiled against Debian's libfastrtps (again: the PyPI
+# Fast DDS has no security plugins), rebuilt only when its source changes.
 # Safe to run again: each step checks before it acts.
 set -euo pipefail
 
@@ -12,7 +14,7 @@ PYTHON=${PYTHON:-python3}
 say() { printf '[setup] %s\n' "$*" >&2; }
 
 # --- 1. Debian packages -------------------------------------------------------------------------
-APT_PKGS=(cyclonedds-dev openssl gcc python3-dev python3-venv iproute2 nftables rsyslog)
+APT_PKGS=(cyclonedds-dev libfastrtps-dev g++ openssl gcc python3-dev python3-venv iproute2 nftables rsyslog)
 missing=()
 for pkg in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -74,8 +76,11 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
     say "installing rclpy and messages from the ROS 2 PyPI wheels"
     "${PIP[@]}" install ros-rclpy ros-rmw-fastrtps-cpp ros-diagnostic-msgs ros-std-msgs ros-std-srvs ros-test-msgs
   fi
-  say "installing cobot_security (editable) and test tools"
-  "${PIP[@]}" install -e "$ROOT[test]"
+  say "installing cobot_security (editable), the Zenoh wheel and test tools"
+  "${PIP[@]}" install -e "$ROOT[test,zenoh]"
   echo "$WANT" > "$STAMP"
 fi
-say "ready: $VENV (cyclonedds $DDS_VERSION, plugins in $PLUGIN_DIR)"
+
+# --- 5. Fast DDS proof agent (C++, cached under the venv by source hash) ------------------------------
+AGENT=$("$VENV/bin/python" -m cobot_security.dds.fastdds_build) || { say "building the Fast DDS agent failed"; exit 1; }
+say "ready: $VENV (cyclonedds $DDS_VERSION, plugins in $PLUGIN_DIR; Fast DDS agent $(basename "$AGENT"))"

@@ -16,11 +16,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 TIMEOUT_S = 120
 
-FORBIDDEN = ("rclpy", "cyclonedds", "launch", "launch_ros", "diagnostic_msgs", "std_srvs")
+FORBIDDEN = ("rclpy", "cyclonedds", "zenoh", "launch", "launch_ros", "diagnostic_msgs", "std_srvs")
 
 #: Adapters allowed to import ROS / DDS (not imported by the core walk).
 EXCLUDED_PREFIXES = ("cobot_security.cli.", "cobot_security.nodes.")
-EXCLUDED_MODULES = ("cobot_security.dds.agent",)
+EXCLUDED_MODULES = ("cobot_security.dds.agent", "cobot_security.dds.zenoh_agent")
 
 _WALK_AND_IMPORT = textwrap.dedent(
     """
@@ -78,7 +78,9 @@ def test_core_modules_import_no_ros_dds_or_launch():
     for expected in ("cobot_security.errors", "cobot_security.names", "cobot_security.keystore.store",
                      "cobot_security.keystore.pki", "cobot_security.policy.load",
                      "cobot_security.policy.sros2_import", "cobot_security.dds.verify",
-                     "cobot_security.dds.runner"):
+                     "cobot_security.dds.runner", "cobot_security.dds.zenoh_runner",
+                     "cobot_security.middleware.zenoh_render", "cobot_security.policy.keyexpr",
+                     "cobot_security.policy.zenoh_acl"):
         assert expected in imported, expected
     assert not any(name.startswith(EXCLUDED_PREFIXES) or name in EXCLUDED_MODULES for name in imported)
     leaked = sorted(set(FORBIDDEN) & set(report["roots"]))

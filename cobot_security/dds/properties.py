@@ -1,7 +1,10 @@
-"""The participant security properties rmw_cyclonedds_cpp sets for an enclave (pure, no DDS import).
+"""The participant security properties each rmw sets for an enclave (pure, no DDS import).
 
-Keeping one definition means the proof harness loads exactly what a ROS 2 node on
-``rmw_cyclonedds_cpp`` would load from ``$ROS_SECURITY_KEYSTORE/enclaves/<enclave>``.
+Keeping one definition per middleware means the proof harness loads exactly what a ROS 2 node on
+``rmw_cyclonedds_cpp`` or ``rmw_fastrtps_cpp`` would load from
+``$ROS_SECURITY_KEYSTORE/enclaves/<enclave>``.  The two differ: Cyclone takes ``file:`` URIs, plugin
+library names and its own CRL property; Fast DDS takes ``file://`` URIs (plain ``file:`` is refused
+as "Unsupported URI format"), plugin names, and the CRL under the PKI-DH plugin's namespace.
 """
 
 from __future__ import annotations
@@ -44,6 +47,38 @@ def security_properties(enclave_dir: Path) -> list[tuple[str, str]]:
     if (base / crl_file).exists():
         props.append((crl_name, f"file:{base / crl_file}"))
     return props + list(PLUGIN_PROPERTIES)
+
+
+#: Enclave file → participant property, as rmw_fastrtps_shared_cpp (participant.cpp) maps them.
+FASTDDS_FILE_PROPERTIES: tuple[tuple[str, str], ...] = (
+    ("dds.sec.auth.builtin.PKI-DH.identity_ca", "identity_ca.cert.pem"),
+    ("dds.sec.auth.builtin.PKI-DH.identity_certificate", "cert.pem"),
+    ("dds.sec.auth.builtin.PKI-DH.private_key", "key.pem"),
+    ("dds.sec.access.builtin.Access-Permissions.permissions_ca", "permissions_ca.cert.pem"),
+    ("dds.sec.access.builtin.Access-Permissions.governance", "governance.p7s"),
+    ("dds.sec.access.builtin.Access-Permissions.permissions", "permissions.p7s"),
+)
+
+#: rmw_fastrtps passes the enclave's CRL, when there is one, under the PKI-DH plugin's name.
+FASTDDS_CRL_PROPERTY = ("dds.sec.auth.builtin.PKI-DH.identity_crl", "crl.pem")
+
+#: The builtin plugins, by the names rmw_fastrtps_cpp selects.
+FASTDDS_PLUGIN_PROPERTIES: tuple[tuple[str, str], ...] = (
+    ("dds.sec.auth.plugin", "builtin.PKI-DH"),
+    ("dds.sec.access.plugin", "builtin.Access-Permissions"),
+    ("dds.sec.crypto.plugin", "builtin.AES-GCM-GMAC"),
+)
+
+
+def fastdds_security_properties(enclave_dir: Path) -> list[tuple[str, str]]:
+    """Participant properties rmw_fastrtps_cpp sets for the enclave (``file://`` URIs, absolute)."""
+    base = enclave_dir.absolute()
+    props = list(FASTDDS_PLUGIN_PROPERTIES)
+    props += [(name, f"file://{base / filename}") for name, filename in FASTDDS_FILE_PROPERTIES]
+    crl_name, crl_file = FASTDDS_CRL_PROPERTY
+    if (base / crl_file).exists():
+        props.append((crl_name, f"file://{base / crl_file}"))
+    return props
 
 
 def loopback_config(max_participants: int = 60) -> str:

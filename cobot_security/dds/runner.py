@@ -1,8 +1,10 @@
-"""Run DDS agents as real processes and collect what each one saw (no cyclonedds import here).
+"""Run middleware agents as real processes and collect what each one saw (no DDS import here).
 
-Each agent is one participant in its own process, like one ROS 2 node.  The runner starts them
-together, reads their JSON-line reports, and stops them once ``done`` holds (plus a grace period in
-which any unexpected delivery still gets recorded) or the timeout passes.
+Each agent is one participant in its own process, like one ROS 2 node: the Cyclone DDS agent
+(``dds/agent.py``) or the Fast DDS agent (``dds/fastdds/agent.cpp``, compiled), chosen per spec, so
+one run can mix vendors.  Both speak the same JSON-line protocol.  The runner starts them together,
+reads their reports, and stops them once ``done`` holds (plus a grace period in which any unexpected
+delivery still gets recorded) or the timeout passes.
 """
 
 from __future__ import annotations
@@ -17,17 +19,37 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cobot_security.dds.properties import loopback_config
+from cobot_security.dds import fastdds_build
+from cobot_security.dds.properties import fastdds_security_properties, loopback_config
 from cobot_security.errors import DdsUnavailableError
+from cobot_security.policy.model import CYCLONEDDS, FASTDDS, ZENOH
 
 _PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
+
+
+@dataclass(frozen=True)
+class ZenohSession:
+    """How a Zenoh agent opens its session: ``role`` router or session, from a configuration file
+    (``config``) or an in-memory document (``config_document``, JSON), at ``endpoint``; ``keys``
+    maps each DDS name the agent uses to its rmw_zenoh key; the router puts and queries on ``probes``.
+    """
+
+    role: str
+    endpoint: str
+    keys: tuple[tuple[str, str], ...]
+    config: Path | None = None
+    config_document: str | None = None
+    probes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class AgentSpec:
     """What one participant loads (``enclave_dir`` None: no DDS Security at all) and tries.
 
-    ``marker`` is appended to every sample written, so a capture can look for the payload.
+    ``marker`` is appended to every sample written, so a capture can look for the payload;
+    ``middleware`` picks the agent (``cyclonedds``, ``fastdds`` or ``zenoh``, whose session is
+    described by ``zenoh``); ``start_alone`` makes the runner wait for this agent to be ready before
+    starting the next (a Zenoh router before its clients).
     """
 
     name: str
@@ -36,6 +58,9 @@ class AgentSpec:
     writers: tuple[str, ...] = ()
     readers: tuple[str, ...] = ()
     marker: str = ""
+    middleware: str = CYCLONEDDS
+    zenoh: ZenohSession | None = None
+    start_alone: bool = False
 
 
 @dataclass
@@ -83,6 +108,58 @@ def agent_environment(base: Mapping[str, str] | None = None, loopback: bool = Tr
     return env
 
 
+def installed_middlewares() -> tuple[str, ...]:
+    """The middlewares whose agents can run here (importable, or buildable for Fast DDS), in canonical order."""
+    import importlib.util
+    import shutil
+
+    found = []
+    if importlib.util.find_spec("cyclonedds") is not None:
+        found.append(CYCLONEDDS)
+    headers = Path("/usr/include/fastdds/dds/domain/DomainParticipant.hpp")
+    if fastdds_build.agent_path().is_file() or (shutil.which(fastdds_build.COMPILER) and headers.is_file()):
+        found.append(FASTDDS)
+    if importlib.util.find_spec("zenoh") is not None:
+        found.append(ZENOH)
+    return tuple(found)
+
+
+def agent_command(spec: AgentSpec, *, period_s: float, deadline_s: float) -> list[str]:
+    """The command line that runs ``spec`` as its middleware's agent.
+
+    :raises DdsUnavailableError: the Fast DDS agent cannot be built; the middleware is unknown.
+    """
+    if spec.middleware == CYCLONEDDS:
+        payload = {
+            "name": spec.name, "domain_id": spec.domain_id,
+            "enclave_dir": str(spec.enclave_dir) if spec.enclave_dir else None,
+            "writers": list(spec.writers), "readers": list(spec.readers), "marker": spec.marker,
+            "period_s": period_s, "deadline_s": deadline_s,
+        }
+        return [sys.executable, "-m", "cobot_security.dds.agent", json.dumps(payload)]
+    if spec.middleware == FASTDDS:
+        command = [str(fastdds_build.build_agent()), "--name", spec.name, "--domain", str(spec.domain_id),
+                   "--marker", spec.marker, "--period", str(period_s), "--deadline", str(deadline_s)]
+        if spec.enclave_dir is not None:
+            for key, value in fastdds_security_properties(spec.enclave_dir):
+                command += ["--property", f"{key}={value}"]
+        for flag, topics in (("--writer", spec.writers), ("--reader", spec.readers)):
+            for topic in topics:
+                command += [flag, topic]
+        return command
+    if spec.middleware == ZENOH and spec.zenoh is not None:
+        session = spec.zenoh
+        payload = {
+            "name": spec.name, "domain_id": spec.domain_id, "role": session.role, "endpoint": session.endpoint,
+            "config": str(session.config) if session.config else None,
+            "config_document": json.loads(session.config_document) if session.config_document else None,
+            "keys": dict(session.keys), "probes": list(session.probes), "writers": list(spec.writers),
+            "readers": list(spec.readers), "period_s": period_s, "deadline_s": deadline_s,
+        }
+        return [sys.executable, "-m", "cobot_security.dds.zenoh_agent", json.dumps(payload)]
+    raise DdsUnavailableError(f"no agent for middleware {spec.middleware!r}")
+
+
 def run_agents(
     specs: list[AgentSpec],
     done: Callable[[Mapping[str, AgentResult]], bool],
@@ -94,7 +171,8 @@ def run_agents(
 ) -> dict[str, AgentResult]:
     """Start one process per spec, wait for ``done`` (then ``grace_s``) or ``timeout_s``, stop all.
 
-    :raises DdsUnavailableError: when an agent cannot import cyclonedds.
+    :raises DdsUnavailableError: when an agent cannot start (cyclonedds not importable, Fast DDS
+        agent not buildable).
     """
     results = {spec.name: AgentResult(spec.name) for spec in specs}
     lock = threading.Lock()
@@ -116,7 +194,9 @@ def run_agents(
         stderr = proc.stderr.read()
         code = proc.wait()
         with changed:
-            if code != 0 and result.fatal is None:
+            # An agent that reported "stopped" and then hung in its middleware's teardown (killed
+            # after the wait below) has delivered its whole report: that is not a failed proof.
+            if code != 0 and result.fatal is None and not result.stopped:
                 tail = [line for line in stderr.strip().splitlines() if line.strip()][-1:] or ["no output"]
                 result.fatal = f"agent {result.name} exited with status {code}: {tail[0]}"
             result.stopped = True
@@ -125,19 +205,10 @@ def run_agents(
 
     threads = []
     try:
-        for spec in specs:
-            payload = {
-                "name": spec.name,
-                "domain_id": spec.domain_id,
-                "enclave_dir": str(spec.enclave_dir) if spec.enclave_dir else None,
-                "writers": list(spec.writers),
-                "readers": list(spec.readers),
-                "marker": spec.marker,
-                "period_s": period_s,
-                "deadline_s": timeout_s + grace_s + 30.0,
-            }
+        commands = [agent_command(spec, period_s=period_s, deadline_s=timeout_s + grace_s + 30.0) for spec in specs]
+        for spec, command in zip(specs, commands):
             proc = subprocess.Popen(
-                [sys.executable, "-m", "cobot_security.dds.agent", json.dumps(payload)],
+                command,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -148,6 +219,10 @@ def run_agents(
             thread = threading.Thread(target=pump, args=(proc, results[spec.name]), daemon=True)
             thread.start()
             threads.append(thread)
+            if spec.start_alone:
+                first = results[spec.name]
+                with changed:
+                    changed.wait_for(lambda: first.ready, timeout=timeout_s)
         deadline = time.monotonic() + timeout_s
         with changed:
             while time.monotonic() < deadline:

@@ -1,10 +1,11 @@
-"""Prove a keystore against real DDS Security: granted flows deliver, everything else is refused.
+"""Prove a keystore on real middlewares: granted flows deliver, everything else is refused.
 
-The plan comes from the policy (the same DDS grants the permissions were compiled from); the
-evidence comes from one real Cyclone DDS participant per enclave loading the keystore's files as
-rmw_cyclonedds_cpp does, plus intruders (a foreign-CA identity, a participant without security).
-A check passes only on observed behaviour: a delivered sample, or a creation refused with
-DDS_RETCODE_NOT_ALLOWED_BY_SECURITY.
+One plan (:mod:`cobot_security.dds.plan`) runs on each middleware: one real participant or session
+per enclave, loading the keystore's files as the middleware's rmw does (Cyclone DDS and Fast DDS
+with their DDS Security plugins, Zenoh with the rendered mutual-TLS and access-control
+configuration), plus intruders (a foreign-CA identity, a participant without security) and
+revoked identities.  A check passes only on observed behaviour: a delivered sample, or a refusal
+(DDS: creation refused by security; Zenoh: nothing crossed the router).  One report format for all.
 """
 
 from __future__ import annotations
@@ -16,42 +17,30 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cobot_security.dds.runner import AgentResult, AgentSpec, run_agents
-from cobot_security.errors import InputError, KeystoreError
+from cobot_security.dds.plan import (
+    FOREIGN_CA,
+    INTRUDER_ENCLAVE,
+    UNSECURED,
+    Flow,
+    VerifyPlan,
+    make_foreign_keystore,
+    plan_verification,
+)
+from cobot_security.dds.runner import AgentResult, run_agents
+from cobot_security.errors import KeystoreError
 from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.keystore.revocation import crl_status
 from cobot_security.keystore.store import init_keystore
-from cobot_security.names import has_wildcard
-from cobot_security.policy.grants import compute_dds_grants
-from cobot_security.policy.model import Enclave, NodeGrants, WorkcellPolicy
+from cobot_security.policy.model import CYCLONEDDS, ZENOH, Enclave, NodeGrants, WorkcellPolicy
 
-#: Cyclone reports this code when access control refuses an entity.
+__all__ = [
+    "FOREIGN_CA", "INTRUDER_ENCLAVE", "NOT_ALLOWED_BY_SECURITY", "UNSECURED", "Check", "Flow", "VerifyPlan",
+    "VerifyReport", "judge", "make_foreign_keystore", "plan_verification", "run_self_test", "self_test_policy",
+    "summarize", "verify_keystore",
+]
+
+#: Every agent reports a refusal by security with this code (Cyclone's DDS_RETCODE_NOT_ALLOWED_BY_SECURITY).
 NOT_ALLOWED_BY_SECURITY = -13
-
-FOREIGN_CA = "intruder:foreign_ca"
-UNSECURED = "intruder:no_security"
-
-
-@dataclass(frozen=True)
-class Flow:
-    """A sample on ``topic`` written by enclave ``writer`` that enclave ``reader`` should get."""
-
-    topic: str
-    writer: str
-    reader: str
-
-
-@dataclass(frozen=True)
-class VerifyPlan:
-    """Everything ``verify`` will try: agents, expected deliveries, expected refusals."""
-
-    domain_id: int
-    agents: tuple[AgentSpec, ...]
-    flows: tuple[Flow, ...]
-    refused_writers: tuple[tuple[str, str], ...]
-    refused_readers: tuple[tuple[str, str], ...]
-    intruders: tuple[str, ...]
-    intruder_topics: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -73,6 +62,7 @@ class VerifyReport:
     domain_id: int
     checks: tuple[Check, ...]
     duration_s: float
+    middleware: str = CYCLONEDDS
 
     @property
     def passed(self) -> bool:
@@ -116,111 +106,9 @@ def summarize(report: VerifyReport) -> list[SubjectSummary]:
             row.joined = "yes" if check.passed else "REFUSED"
         elif check.category == "intruder":
             row.joined = "isolated" if check.passed else "LEAKED"
-    return sorted(rows.values(), key=lambda r: (r.subject.startswith("intruder"), r.subject))
-
-
-def _concrete(topics: tuple[str, ...]) -> list[str]:
-    return [t for t in topics if not has_wildcard(t)]
-
-
-def _spread(candidates: list[str], count: int) -> list[str]:
-    """A deterministic, evenly spread sample (reproducible runs, varied topics)."""
-    if count <= 0 or not candidates:
-        return []
-    if len(candidates) <= count:
-        return candidates
-    step = len(candidates) / count
-    return [candidates[int(i * step)] for i in range(count)]
-
-
-def plan_verification(
-    policy: WorkcellPolicy,
-    keystore_root: Path,
-    *,
-    domain_id: int | None = None,
-    denied_sample: int = 3,
-    intruder_dir: Path | None = None,
-    intruder_topics: int = 4,
-) -> VerifyPlan:
-    """Build the plan: every granted flow between enclaves, ``denied_sample`` refusals per enclave.
-
-    ``intruder_dir`` holds a keystore signed by a foreign CA (see make_foreign_keystore); without it
-    only the unsecured intruder is planned.
-    """
-    layout = KeystoreLayout(keystore_root)
-    domain = policy.domain_ids[0] if domain_id is None else domain_id
-    if domain not in policy.domain_ids:
-        raise InputError(policy.source, "domain_ids", f"--domain-id to be one of the policy's domains "
-                         f"{list(policy.domain_ids)} (permissions grant no other)", str(domain))
-    grants = {e.path: compute_dds_grants(e) for e in policy.enclaves}
-    pub = {path: set(_concrete(g.publish)) for path, g in grants.items()}
-    sub = {path: set(_concrete(g.subscribe)) for path, g in grants.items()}
-    universe = sorted(set().union(*pub.values(), *sub.values())) if grants else []
-
-    flows = sorted(
-        {
-            Flow(topic, writer, reader)
-            for writer, topics in pub.items()
-            for topic in topics
-            for reader, rtopics in sub.items()
-            if reader != writer and topic in rtopics
-        },
-        key=lambda f: (f.topic, f.writer, f.reader),
-    )
-    agents: list[AgentSpec] = []
-    refused_writers: list[tuple[str, str]] = []
-    refused_readers: list[tuple[str, str]] = []
-    for path in sorted(grants):
-        deny_w = _spread([t for t in universe if t not in pub[path]], denied_sample)
-        deny_r = _spread([t for t in universe if t not in sub[path]], denied_sample)
-        refused_writers += [(path, t) for t in deny_w]
-        refused_readers += [(path, t) for t in deny_r]
-        agents.append(
-            AgentSpec(
-                name=path,
-                domain_id=domain,
-                enclave_dir=layout.enclave_dir(path),
-                writers=tuple(sorted(pub[path])) + tuple(deny_w),
-                readers=tuple(sorted(sub[path])) + tuple(deny_r),
-            )
-        )
-    targets = _spread(sorted({f.topic for f in flows if f.topic.startswith("rt/")}), intruder_topics)
-    intruders = [UNSECURED]
-    agents.append(AgentSpec(UNSECURED, domain, None, tuple(targets), tuple(targets)))
-    if intruder_dir is not None:
-        intruders.append(FOREIGN_CA)
-        enclave = KeystoreLayout(intruder_dir).enclave_dir(INTRUDER_ENCLAVE)
-        agents.append(AgentSpec(FOREIGN_CA, domain, enclave, tuple(targets), tuple(targets)))
-    return VerifyPlan(
-        domain_id=domain,
-        agents=tuple(agents),
-        flows=tuple(flows),
-        refused_writers=tuple(refused_writers),
-        refused_readers=tuple(refused_readers),
-        intruders=tuple(intruders),
-        intruder_topics=tuple(targets),
-    )
-
-
-INTRUDER_ENCLAVE = "/intruder"
-
-
-def make_foreign_keystore(root: Path, policy: WorkcellPolicy, now: _dt.datetime) -> Path:
-    """A keystore with its own CAs whose only enclave is granted every topic (``*``) on the domains.
-
-    It stands for a stolen laptop with a self-made identity: it must hear and be heard by nobody.
-    """
-    wildcard = NodeGrants(name="intruder", namespace="/", publish=("/*",), subscribe=("/*",))
-    foreign = WorkcellPolicy(
-        version=1,
-        name="foreign",
-        domain_ids=policy.domain_ids,
-        governance=policy.governance,
-        lifetimes=policy.lifetimes,
-        enclaves=(Enclave(INTRUDER_ENCLAVE, (wildcard,)),),
-    )
-    init_keystore(root, foreign, now)
-    return root
+        elif check.category == "revoked":
+            row.joined = ("refused" if "refused" in check.observed else "isolated") if check.passed else "ACCEPTED"
+    return sorted(rows.values(), key=lambda r: (r.subject.startswith(("intruder", "revoked")), r.subject))
 
 
 def _refusal(error: str | None, participant: AgentResult) -> tuple[bool, str]:
@@ -229,7 +117,7 @@ def _refusal(error: str | None, participant: AgentResult) -> tuple[bool, str]:
     if error is None:
         return False, "created (ALLOWED)"
     if f"code {NOT_ALLOWED_BY_SECURITY})" in error:
-        return True, "refused: NOT_ALLOWED_BY_SECURITY"
+        return True, "blocked at the router" if error.startswith("blocked") else "refused: NOT_ALLOWED_BY_SECURITY"
     return False, f"failed otherwise: {error}"
 
 
@@ -265,11 +153,13 @@ def judge(plan: VerifyPlan, results: Mapping[str, AgentResult], duration_s: floa
         leaked_to = sorted(
             (path, topic) for path, r in results.items() for topic, sender in r.received if sender == intruder
         )
-        observed = "isolated"
+        observed = "isolated" if result.participant_created else f"isolated (refused: {result.participant_error})"
         if heard or leaked_to:
             observed = f"heard {len(heard)} topic(s), was heard by {len(leaked_to)} reader(s)"
+        revoked = intruder.split(":", 1)[1] in plan.revoked
+        topics = len(set(result.writers) | set(result.readers)) if revoked else len(plan.intruder_topics)
         checks.append(
-            Check("intruder", intruder, f"{len(plan.intruder_topics)} topics", "hears nothing, heard by none",
+            Check("revoked" if revoked else "intruder", intruder, f"{topics} topics", "hears nothing, heard by none",
                   observed, not heard and not leaked_to)
         )
     for path, result in sorted(results.items()):
@@ -278,7 +168,7 @@ def judge(plan: VerifyPlan, results: Mapping[str, AgentResult], duration_s: floa
         for topic, sender in sorted(result.received):
             if sender != path and (path, topic, sender) not in expected_pairs and sender not in plan.intruders:
                 checks.append(Check("unexpected", f"{sender} -> {path}", topic, "no delivery", "delivered", False))
-    return VerifyReport(plan.domain_id, tuple(checks), duration_s)
+    return VerifyReport(plan.domain_id, tuple(checks), duration_s, plan.middleware)
 
 
 def _flow_settled(flow: Flow, results: Mapping[str, AgentResult]) -> bool:
@@ -300,6 +190,15 @@ def _flows_settled(plan: VerifyPlan, results: Mapping[str, AgentResult]) -> bool
     return all(_flow_settled(f, results) for f in plan.flows)
 
 
+def _run_plan(plan: VerifyPlan, policy: WorkcellPolicy, keystore_root: Path, timeout_s: float,
+              zenoh_dir: Path | None, now: _dt.datetime) -> tuple[VerifyPlan, Mapping[str, AgentResult]]:
+    if plan.middleware == ZENOH:
+        from cobot_security.dds.zenoh_runner import run_zenoh_plan
+
+        return run_zenoh_plan(plan, policy, keystore_root, now, zenoh_dir=zenoh_dir, timeout_s=timeout_s)
+    return plan, run_agents(list(plan.agents), lambda r: _flows_settled(plan, r), timeout_s=timeout_s)
+
+
 def verify_keystore(
     policy: WorkcellPolicy,
     keystore_root: Path,
@@ -309,10 +208,16 @@ def verify_keystore(
     denied_sample: int = 3,
     intruders: bool = True,
     timeout_s: float = 60.0,
+    middleware: str = CYCLONEDDS,
+    zenoh_dir: Path | None = None,
 ) -> VerifyReport:
-    """Run the whole proof for ``policy`` against the keystore and return the verdicts.
+    """Run the whole proof for ``policy`` against the keystore on ``middleware`` and return the verdicts.
 
-    :raises DdsUnavailableError: when Cyclone DDS cannot be started at all.
+    ``zenoh_dir`` is the rendered Zenoh configuration to prove (default ``<keystore>/zenoh``,
+    rendered there first when absent).
+
+    :raises DdsUnavailableError: when the middleware cannot be started at all.
+    :raises KeystoreError: the CRL has expired (every participant would be refused).
     """
     crl = crl_status(KeystoreLayout(keystore_root), now)
     if crl.expired:
@@ -323,33 +228,47 @@ def verify_keystore(
                             "re-issue it with 'cobot-security crl refresh' (keystore_manager does this on time)")
     with tempfile.TemporaryDirectory(prefix="cobot-security-intruder-") as tmp:
         intruder_dir = make_foreign_keystore(Path(tmp) / "foreign", policy, now) if intruders else None
-        plan = plan_verification(
-            policy, keystore_root, domain_id=domain_id, denied_sample=denied_sample, intruder_dir=intruder_dir
-        )
+        plan = plan_verification(policy, keystore_root, domain_id=domain_id, denied_sample=denied_sample,
+                                 intruder_dir=intruder_dir, middleware=middleware)
         start = time.monotonic()
-        results = run_agents(list(plan.agents), lambda r: _flows_settled(plan, r), timeout_s=timeout_s)
-        return judge(plan, results, time.monotonic() - start)
+        ran, results = _run_plan(plan, policy, keystore_root, timeout_s, zenoh_dir, now)
+        return judge(ran, results, time.monotonic() - start)
 
 
-def self_test_policy(domain_id: int) -> WorkcellPolicy:
-    """A three-enclave cell (talker, listener, bystander) used to check that enforcement works here."""
-    nodes = (
+SELF_TEST_REVOKED = "/selftest/revoked"
+
+
+def self_test_policy(domain_id: int, *, revoked: bool = False) -> WorkcellPolicy:
+    """A three-enclave cell (talker, listener, bystander) used to check that enforcement works here.
+
+    ``revoked`` adds a fourth talker that :func:`run_self_test` revokes before proving the keystore.
+    """
+    nodes: tuple[Enclave, ...] = (
         Enclave("/selftest/talker", (NodeGrants("talker", "/selftest", publish=("chatter",)),)),
         Enclave("/selftest/listener", (NodeGrants("listener", "/selftest", subscribe=("chatter",)),)),
         Enclave("/selftest/bystander", (NodeGrants("bystander", "/selftest"),)),
     )
+    if revoked:
+        nodes += (Enclave(SELF_TEST_REVOKED, (NodeGrants("revoked", "/selftest", publish=("chatter",)),)),)
     from cobot_security.policy.model import GovernanceOptions, Lifetimes
 
     return WorkcellPolicy(1, "self-test", (domain_id,), GovernanceOptions(), Lifetimes(), nodes)
 
 
-def run_self_test(now: _dt.datetime, domain_id: int = 230, timeout_s: float = 30.0) -> VerifyReport:
-    """Build a throwaway keystore for self_test_policy and verify it: proves the plugins load and enforce.
+def run_self_test(now: _dt.datetime, domain_id: int = 230, timeout_s: float = 30.0,
+                  middleware: str = CYCLONEDDS) -> VerifyReport:
+    """Build a throwaway keystore for self_test_policy, revoke one talker, and verify it on ``middleware``.
 
-    :raises DdsUnavailableError: when Cyclone DDS cannot be started at all.
+    Proves that the middleware's security loads and enforces here, CRL included.
+
+    :raises DdsUnavailableError: when the middleware cannot be started at all.
     """
-    policy = self_test_policy(domain_id)
+    from cobot_security.keystore.revocation import revoke_enclave
+    from cobot_security.keystore.store import Keystore
+
+    policy = self_test_policy(domain_id, revoked=True)
     with tempfile.TemporaryDirectory(prefix="cobot-security-selftest-") as tmp:
         root = Path(tmp) / "keystore"
         init_keystore(root, policy, now)
-        return verify_keystore(policy, root, now, denied_sample=2, timeout_s=timeout_s)
+        revoke_enclave(Keystore.open(root), SELF_TEST_REVOKED, "key_compromise", now, policy)
+        return verify_keystore(policy, root, now, denied_sample=2, timeout_s=timeout_s, middleware=middleware)

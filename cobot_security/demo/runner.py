@@ -32,8 +32,9 @@ from cobot_security.launch_support import (
     restart_requests,
     secure_node_spec,
 )
+from cobot_security.middleware.zenoh_render import default_zenoh_dir, render_zenoh
 from cobot_security.policy.load import load_policy
-from cobot_security.policy.model import WorkcellPolicy
+from cobot_security.policy.model import ZENOH, WorkcellPolicy
 from cobot_security.posture.report import render_html, render_report, report_from_dict
 from cobot_security.resources import shipped_file
 from cobot_security.status import Level
@@ -198,7 +199,7 @@ def _print_verify(report: VerifyReport, printer: _Printer) -> None:
 
 
 def prepare_keystore(config: DemoConfig, policy: WorkcellPolicy, printer: _Printer) -> VerifyReport:
-    """Create the keystore if needed and prove it with the real DDS Security plugins."""
+    """Create the keystore if needed and prove it on every middleware the policy names."""
     if not (config.keystore / "enclaves").is_dir():
         printer.say(f"[1/4] creating keystore {config.keystore} from {config.policy_path} ...")
         init_keystore(config.keystore, policy, utc_now())
@@ -206,12 +207,20 @@ def prepare_keystore(config: DemoConfig, policy: WorkcellPolicy, printer: _Print
         printer.say(f"[1/4] using keystore {config.keystore}")
         if refresh_crl(Keystore.open(config.keystore), utc_now(), policy):
             printer.say("      its CRL was due and has been re-issued (as keystore_manager would)")
-    printer.say("[2/4] proving enforcement with the real DDS Security plugins (one participant per enclave) ...")
-    report = verify_keystore(policy, config.keystore, utc_now())
-    record_verify_result(KeystoreLayout(config.keystore), passed=report.passed, checks=len(report.checks),
-                         failures=len(report.failures()), domain_id=report.domain_id, now=utc_now())
-    _print_verify(report, printer)
-    return report
+    names = ", ".join(policy.middlewares)
+    printer.say(f"[2/4] proving enforcement on {names} (one participant or session per enclave) ...")
+    reports = []
+    for middleware in policy.middlewares:
+        if middleware == ZENOH:
+            render_zenoh(Keystore.open(config.keystore), policy, default_zenoh_dir(config.keystore), utc_now())
+        report = verify_keystore(policy, config.keystore, utc_now(), middleware=middleware)
+        record_verify_result(KeystoreLayout(config.keystore), passed=report.passed, checks=len(report.checks),
+                             failures=len(report.failures()), domain_id=report.domain_id, now=utc_now(),
+                             middleware=middleware)
+        _print_verify(report, printer)
+        reports.append(report)
+    # The demo goes on only when every configured middleware passed: return the first failure, if any.
+    return next((r for r in reports if not r.passed), reports[-1])
 
 
 def _scenario_keystore(config: DemoConfig) -> Path:

@@ -10,30 +10,50 @@ from cobot_security import checks
 from cobot_security.clock import iso_utc
 from cobot_security.errors import InputError
 from cobot_security.health.probe import KEYSTORE_SUBJECT
-from cobot_security.keystore.evidence import read_verify_result
+from cobot_security.keystore.evidence import read_verify_results
 from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.scan.results import read_scan_record, read_scan_results
 from cobot_security.status import Finding, Level
 
 
-def probe_enforcement_proof(layout: KeystoreLayout, now: _dt.datetime, max_age_days: int = 7) -> list[Finding]:
-    """ENFORCEMENT_PROOF: the last ``cobot-security verify`` passed within ``max_age_days``.
+def probe_enforcement_proof(layout: KeystoreLayout, now: _dt.datetime, max_age_days: int = 7,
+                            required: tuple[str, ...] = ("cyclonedds",)) -> list[Finding]:
+    """ENFORCEMENT_PROOF: the last ``cobot-security verify`` passed within ``max_age_days`` on every
+    ``required`` middleware (the policy's ``middlewares``).
 
-    No record or a failed run is ERROR; a passing run older than the limit is WARN.
+    A required middleware never proven, or whose last run failed, is ERROR; one proven longer ago
+    than the limit is WARN.  Each middleware's proof (result and time) is a value of the finding.
     """
-    record = read_verify_result(layout)
-    if record is None:
-        return [Finding(checks.ENFORCEMENT_PROOF, KEYSTORE_SUBJECT, Level.ERROR,
-                        "no enforcement proof recorded: run cobot-security verify")]
-    evidence = f"verify at {iso_utc(record.verified_at)}: {record.checks} checks, {record.failures} failures"
-    values = (("evidence", evidence), ("domain_id", str(record.domain_id)))
-    if not record.passed or record.failures:
-        level, message = Level.ERROR, "last verify failed"
-    elif now - record.verified_at > _dt.timedelta(days=max_age_days):
-        level, message = Level.WARN, f"last verify older than {max_age_days} days"
+    records = read_verify_results(layout)
+    values = [("middlewares_required", ",".join(required))]
+    missing, failed, stale = [], [], []
+    for name in sorted(set(required) | set(records), key=lambda n: (n not in required, n)):
+        record = records.get(name)
+        if record is None:
+            missing.append(name)
+            values.append((f"proof_{name}", "none"))
+            continue
+        ok = record.passed and not record.failures
+        values.append((f"proof_{name}", f"{'PASS' if ok else 'FAIL'} at {iso_utc(record.verified_at)}: {record.checks} "
+                                        f"checks, {record.failures} failures, domain {record.domain_id}"))
+        if name in required and not ok:
+            failed.append(name)
+        elif name in required and now - record.verified_at > _dt.timedelta(days=max_age_days):
+            stale.append(name)
+    proven = [n for n in required if n not in missing + failed + stale]
+    values.append(("evidence", "; ".join(
+        f"{name}: " + (f"verify at {iso_utc(records[name].verified_at)}: {records[name].checks} checks, "
+                       f"{records[name].failures} failures" if name in records else "never verified")
+        for name in required)))
+    if missing or failed:
+        parts = ([f"no proof on {', '.join(missing)}"] if missing else []) + (
+            [f"last verify failed on {', '.join(failed)}"] if failed else [])
+        level, message = Level.ERROR, "; ".join(parts) + ": run cobot-security verify"
+    elif stale:
+        level, message = Level.WARN, f"last verify older than {max_age_days} days on {', '.join(stale)}"
     else:
-        level, message = Level.OK, "enforcement proven recently"
-    return [Finding(checks.ENFORCEMENT_PROOF, KEYSTORE_SUBJECT, level, f"{message} ({evidence})", values)]
+        level, message = Level.OK, "enforcement proven recently on " + ", ".join(proven)
+    return [Finding(checks.ENFORCEMENT_PROOF, KEYSTORE_SUBJECT, level, message, tuple(values))]
 
 
 #: Which check a stored record of each kind speaks for (used for records that cannot be read).

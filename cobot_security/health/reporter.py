@@ -90,7 +90,8 @@ def _probe_runs(
         _ProbeRun("probe_discovery", checks.DISCOVERY_EXPOSURE,
                   lambda: environment_probes.probe_discovery(environ, policy, config.host)),
         _ProbeRun("probe_enforcement_proof", checks.ENFORCEMENT_PROOF,
-                  lambda: evidence_probes.probe_enforcement_proof(layout, now, config.proof_max_age_days)),
+                  lambda: evidence_probes.probe_enforcement_proof(layout, now, config.proof_max_age_days,
+                                                                  policy.middlewares)),
         _ProbeRun("probe_stored_results", checks.SERVICE_EXPOSURE,
                   lambda: evidence_probes.probe_stored_results(
                       Path(config.scan_results_dir) if config.scan_results_dir is not None

@@ -75,6 +75,21 @@ def read_revoked(layout: KeystoreLayout) -> list[RevokedEntry]:
         raise KeystoreError(path, "revoked: expected a list of {serial, enclave, reason, revoked_at}") from None
 
 
+def revoked_current_enclaves(layout: KeystoreLayout) -> frozenset[str]:
+    """Enclaves on disk whose *current* certificate is revoked (a re-issued enclave is not).
+
+    :raises KeystoreError: the revocation record or a certificate is unreadable or refused.
+    """
+    revoked: set[str] = set()
+    for entry in read_revoked(layout):
+        cert_path = layout.enclave_dir(entry.enclave) / CERT
+        if os.path.lexists(cert_path):
+            cert = pki.load_certificate(read_keystore_file(layout, cert_path), cert_path)
+            if format(cert.serial_number, "x") == entry.serial.lower():
+                revoked.add(entry.enclave)
+    return frozenset(revoked)
+
+
 def _link_enclave_crls(tx: KeystoreTransaction) -> None:
     """Give every enclave a ``crl.pem`` link to ``public/crl.pem`` where it lacks one."""
     layout = tx.layout

@@ -70,6 +70,7 @@ def dump_policy_yaml(policy: WorkcellPolicy, header: str | None = None) -> str:
         "version": policy.version,
         "name": policy.name,
         "domain_ids": list(policy.domain_ids),
+        "middlewares": list(policy.middlewares),
         "governance": {
             "allow_unauthenticated_participants": gov.allow_unauthenticated_participants,
             "enable_join_access_control": gov.enable_join_access_control,

@@ -28,6 +28,7 @@ from cobot_security.policy.model import (
     Enclave,
     GovernanceOptions,
     Lifetimes,
+    Middleware,
     NodeGrants,
     Protection,
     WorkcellPolicy,
@@ -64,7 +65,7 @@ SCHEMA_VERSION = 1
 #: Highest DDS domain id ROS 2 accepts (rmw port arithmetic limits it to 0..232).
 MAX_DOMAIN_ID = 232
 
-_TOP_KEYS = ("version", "name", "domain_ids", "governance", "certificates", "enclaves")
+_TOP_KEYS = ("version", "name", "domain_ids", "middlewares", "governance", "certificates", "enclaves")
 _GOVERNANCE_KEYS = (
     "allow_unauthenticated_participants",
     "enable_join_access_control",
@@ -277,10 +278,25 @@ def _domain_ids(node: Node, ctx: YamlContext) -> tuple[int, ...]:
     return tuple(ids)
 
 
+def _middlewares(node: Node, ctx: YamlContext) -> tuple[str, ...]:
+    expected = "a non-empty list of middlewares (" + ", ".join(m.value for m in Middleware) + ")"
+    items = read_sequence(node, ctx, expected)
+    if not items:
+        raise ctx.error(node, expected, "an empty list")
+    found: list[str] = []
+    for index, item in enumerate(items):
+        value = read_choice(item, ctx.item(index), Middleware).value
+        if value in found:
+            raise ctx.item(index).error(item, "each middleware once", f"{value} again")
+        found.append(value)
+    return tuple(found)
+
+
 def _policy(document: YamlDocument) -> WorkcellPolicy:
     root, keys, ctx, version, source = document.root, document.keys, document.ctx, document.version, document.ctx.source
     name = read_string(require_key(keys, "name", root, ctx)[1], ctx.child("name"), "a non-empty cell name")
     domain_ids = _domain_ids(require_key(keys, "domain_ids", root, ctx)[1], ctx.child("domain_ids"))
+    middlewares = _middlewares(keys["middlewares"][1], ctx.child("middlewares")) if "middlewares" in keys else None
     governance = _governance(keys["governance"][1], ctx.child("governance")) if "governance" in keys else GovernanceOptions()
     lifetimes = _lifetimes(keys["certificates"][1], ctx.child("certificates")) if "certificates" in keys else Lifetimes()
     enclaves_node = require_key(keys, "enclaves", root, ctx)[1]
@@ -300,6 +316,7 @@ def _policy(document: YamlDocument) -> WorkcellPolicy:
         lifetimes=lifetimes,
         enclaves=tuple(enclaves),
         source=source,
+        **({"middlewares": middlewares} if middlewares else {}),
     )
 
 

@@ -14,6 +14,20 @@ from enum import Enum
 from cobot_security.names import resolve_name
 
 
+class Middleware(str, Enum):
+    """The ROS 2 middlewares (rmw implementations) a cell can run, by the names ``verify`` uses."""
+
+    CYCLONEDDS = "cyclonedds"
+    FASTDDS = "fastdds"
+    ZENOH = "zenoh"
+
+
+CYCLONEDDS = Middleware.CYCLONEDDS.value
+FASTDDS = Middleware.FASTDDS.value
+ZENOH = Middleware.ZENOH.value
+MIDDLEWARES: tuple[str, ...] = tuple(m.value for m in Middleware)
+
+
 class Protection(str, Enum):
     """DDS Security protection kinds, as written in governance XML."""
 
@@ -92,6 +106,8 @@ class WorkcellPolicy:
     lifetimes: Lifetimes
     enclaves: tuple[Enclave, ...]
     source: str | None = field(default=None, compare=False)
+    #: The middlewares the cell runs: ``verify`` must prove each of them for the posture to pass.
+    middlewares: tuple[str, ...] = (CYCLONEDDS,)
 
     def enclave(self, path: str) -> Enclave | None:
         """The enclave with this path, or None when the policy does not name it."""

@@ -27,7 +27,9 @@ HELP_CASES = [
     pytest.param(["policy", "validate"], "Load the policy; print a summary", id="policy-validate"),
     pytest.param(["policy", "lint"], "Report hygiene findings", id="policy-lint"),
     pytest.param(["policy", "import-sros2"], "Convert an sros2 policy XML", id="policy-import-sros2"),
-    pytest.param(["verify"], "Start one Cyclone DDS participant per enclave", id="verify"),
+    pytest.param(["verify"], "Run one plan on each middleware", id="verify"),
+    pytest.param(["render"], "Configuration for middlewares not secured by DDS permissions", id="render"),
+    pytest.param(["render", "zenoh"], "Write router.json5 (TLS only", id="render-zenoh"),
 ]
 
 

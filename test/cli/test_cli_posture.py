@@ -65,8 +65,9 @@ def test_fail_on_sets_the_exit_code(cli, example_keystore, tmp_path: Path, monke
 
     # Give the critical controls their evidence: attestations, a proof record, the cell's environment.
     attestations = _attestations(tmp_path, ["zone_conduit_review", "incident_response_drill"])
-    record_verify_result(KeystoreLayout(example_keystore), passed=True, checks=10, failures=0, domain_id=42,
-                         now=utc_now())
+    for middleware in ("cyclonedds", "fastdds", "zenoh"):  # every middleware the example cell runs
+        record_verify_result(KeystoreLayout(example_keystore), passed=True, checks=10, failures=0, domain_id=42,
+                             now=utc_now(), middleware=middleware)
     monkeypatch.setenv("ROS_DOMAIN_ID", "42")
     monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     still = cli("posture", "--keystore", example_keystore, "--attestations", attestations, "--fail-on", "critical",

@@ -40,15 +40,6 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 
 
-@pytest.fixture
-def cell(tmp_path: Path, dds_domain: int) -> tuple[WorkcellPolicy, Path]:
-    """A talker/listener/bystander keystore on this test's own domain."""
-    policy = self_test_policy(dds_domain)
-    root = tmp_path / "keystore"
-    init_keystore(root, policy, _now())
-    return policy, root
-
-
 def _enclave(root: Path, path: str) -> Path:
     return KeystoreLayout(root).enclave_dir(path)
 

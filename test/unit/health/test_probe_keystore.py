@@ -258,7 +258,7 @@ def test_proof_failed(layout: KeystoreLayout, issued: dt.datetime) -> None:
     record_verify_result(layout, passed=False, checks=20, failures=1, domain_id=0, now=issued)
     finding = probe_enforcement_proof(layout, issued)[0]
     assert finding.level == Level.ERROR
-    assert finding.value("evidence") == "verify at 2026-11-29T12:00:00+00:00: 20 checks, 1 failures"
+    assert finding.value("evidence") == "cyclonedds: verify at 2026-11-29T12:00:00+00:00: 20 checks, 1 failures"
 
 
 @pytest.mark.parametrize(("age", "level"), [(7 * DAY - SECOND, Level.OK), (7 * DAY, Level.OK),
@@ -267,6 +267,25 @@ def test_proof_age(layout: KeystoreLayout, issued: dt.datetime, age: dt.timedelt
     record_verify_result(layout, passed=True, checks=20, failures=0, domain_id=0, now=issued)
     assert probe_enforcement_proof(layout, issued + age)[0].level == level
     assert probe_enforcement_proof(layout, issued + age, max_age_days=30)[0].level == Level.OK
+
+
+def test_proof_required_on_every_configured_middleware(layout: KeystoreLayout, issued: dt.datetime) -> None:
+    required = ("cyclonedds", "fastdds", "zenoh")
+    record_verify_result(layout, passed=True, checks=20, failures=0, domain_id=0, now=issued)
+    record_verify_result(layout, passed=True, checks=15, failures=0, domain_id=0, now=issued, middleware="zenoh")
+    finding = probe_enforcement_proof(layout, issued, required=required)[0]
+    assert finding.level == Level.ERROR
+    assert finding.message == "no proof on fastdds: run cobot-security verify"
+    assert finding.value("proof_fastdds") == "none"
+    assert finding.value("proof_zenoh") == "PASS at 2026-11-29T12:00:00+00:00: 15 checks, 0 failures, domain 0"
+    record_verify_result(layout, passed=True, checks=20, failures=0, domain_id=0, now=issued + 8 * DAY,
+                         middleware="fastdds")
+    later = probe_enforcement_proof(layout, issued + 8 * DAY, required=required)[0]
+    assert later.level == Level.WARN and later.message.endswith("on cyclonedds, zenoh")
+    fresh = probe_enforcement_proof(layout, issued + 8 * DAY, required=("fastdds",))[0]
+    assert fresh.level == Level.OK and fresh.message == "enforcement proven recently on fastdds"
+    # A middleware the cell does not run is shown, but does not count.
+    assert str(fresh.value("proof_zenoh")).startswith("PASS")
 
 
 def test_key_modes_single_ca(build_keystore: Factory, policy: WorkcellPolicy, issued: dt.datetime) -> None:

@@ -222,3 +222,22 @@ enclaves:
 """
     policy = load_policy_text(text, "inline.yaml")
     assert [enclave.nodes[0].publish for enclave in policy.enclaves] == [("x",), ("x",)]
+
+
+def test_middlewares_default_to_cyclone_dds_and_the_example_runs_all_three(example_policy_path: Path) -> None:
+    minimal = load_policy_text("version: 1\nname: x\ndomain_ids: [1]\nenclaves: {/a: {node: a}}\n", "x.yaml")
+    assert minimal.middlewares == ("cyclonedds",)
+    assert load_policy(example_policy_path).middlewares == ("cyclonedds", "fastdds", "zenoh")
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("[]", r"x\.yaml:4: middlewares: expected a non-empty list of middlewares \(cyclonedds, fastdds, zenoh\), "
+           r"got an empty list"),
+    ("[zenoh, zenoh]", r"x\.yaml:4: middlewares\[1\]: expected each middleware once, got zenoh again"),
+    ("[opendds]", r"x\.yaml:4: middlewares\[0\]: expected one of cyclonedds, fastdds, zenoh, got 'opendds'"),
+    ("fastdds", r"x\.yaml:4: middlewares: expected a non-empty list of middlewares"),
+])
+def test_middlewares_are_validated(value: str, message: str) -> None:
+    text = f"version: 1\nname: x\ndomain_ids: [1]\nmiddlewares: {value}\nenclaves: {{/a: {{node: a}}}}\n"
+    with pytest.raises(PolicyError, match=message):
+        load_policy_text(text, "x.yaml")

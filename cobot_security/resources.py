@@ -19,6 +19,7 @@ def share_candidates() -> list[Path]:
     """Directories that may hold the package's ``policies/`` and ``launch/``, most specific first."""
     candidates = []
     try:
+        # Deferred and optional: the ament index exists only in a ROS 2 install.
         from ament_index_python.packages import get_package_share_directory
 
         candidates.append(Path(get_package_share_directory(PACKAGE)))

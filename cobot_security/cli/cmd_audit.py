@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cobot_security.cli import options, render
+from cobot_security import render
+from cobot_security.cli import options
 from cobot_security.keystore.audit import read_audit_log, verify_audit_log
 from cobot_security.keystore.layout import KeystoreLayout
 

@@ -7,7 +7,8 @@ import getpass
 import sys
 from pathlib import Path
 
-from cobot_security.cli import options, render
+from cobot_security import render
+from cobot_security.cli import options
 from cobot_security.clock import utc_now
 from cobot_security.incident.bundle import export_bundle, verify_bundle
 from cobot_security.incident.drill import DEFAULT_VALID_DAYS, run_drill

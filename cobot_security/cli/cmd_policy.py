@@ -6,8 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from cobot_security import render
 from cobot_security.atomic import write_bytes_atomic
-from cobot_security.cli import cmd_policy_diff, cmd_policy_learn, options, render
+from cobot_security.cli import cmd_policy_diff, cmd_policy_learn, options
 from cobot_security.errors import InputError
 from cobot_security.policy.export import dump_policy_yaml
 from cobot_security.policy.learn import unused_grants

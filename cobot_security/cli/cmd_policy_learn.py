@@ -7,8 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from cobot_security import render
 from cobot_security.atomic import write_bytes_atomic
-from cobot_security.cli import render
 from cobot_security.clock import utc_now
 from cobot_security.errors import CobotSecurityError, InputError, PolicyError
 from cobot_security.policy.export import dump_policy_yaml

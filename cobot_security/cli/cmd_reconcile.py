@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from cobot_security.cli import options, render
+from cobot_security import render
+from cobot_security.cli import options
 from cobot_security.clock import utc_now
 from cobot_security.keystore.reconcile import (
     ReconcilePlan,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cobot_security.cli import options, render
+from cobot_security import render
+from cobot_security.cli import options
 from cobot_security.clock import utc_now
 from cobot_security.keystore.ca import (
     CA_KINDS,

@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cobot_security.cli import options
-from cobot_security.cli.render import table
 from cobot_security.clock import utc_now
 from cobot_security.errors import InputError
 from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.network.load import load_network
 from cobot_security.network.model import NetworkPolicy
+from cobot_security.render import table
 from cobot_security.resources import shipped_file
 from cobot_security.scan.catalog import ServiceCatalog, load_service_catalog
 from cobot_security.scan.results import store_scan_result

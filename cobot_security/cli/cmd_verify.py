@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import io
 
-from cobot_security.cli import options, render
+from cobot_security import render
+from cobot_security.cli import options
 from cobot_security.clock import utc_now
 from cobot_security.dds.cross_vendor import CrossVendorResult, measure_cross_vendor
+from cobot_security.dds.report_text import MIDDLEWARE_NAMES, format_matrix, format_report
 from cobot_security.dds.runner import installed_middlewares
-from cobot_security.dds.verify import VerifyReport, run_self_test, summarize, verify_keystore
+from cobot_security.dds.verify import VerifyReport, run_self_test, verify_keystore
 from cobot_security.errors import InputError
 from cobot_security.keystore.evidence import record_verify_result
 from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.keystore.store import Keystore
 from cobot_security.middleware.zenoh_render import default_zenoh_dir, render_zenoh
 from cobot_security.policy.model import CYCLONEDDS, FASTDDS, MIDDLEWARES, ZENOH
-
-_NAMES = {CYCLONEDDS: "Cyclone DDS", FASTDDS: "Fast DDS", ZENOH: "Zenoh"}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -55,67 +54,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="ignore --policy/--keystore: prove on a throwaway keystore (three enclaves and a "
                         "revoked one) that this machine's middlewares load and enforce security (exit 1 if not)")
     parser.set_defaults(run=run)
-
-
-def _fraction(tally: list[int]) -> str:
-    return f"{tally[0]}/{tally[1]}" if tally[1] else "-"
-
-
-def _summary_rows(report: VerifyReport) -> list[tuple[str, ...]]:
-    return [
-        (row.subject, row.joined, _fraction(row.flows), _fraction(row.writers_refused),
-         _fraction(row.readers_refused), "PASS" if row.passed else "FAIL")
-        for row in summarize(report)
-    ]
-
-
-def format_report(report: VerifyReport, *, details: bool = False, colour: bool = False) -> str:
-    """The verify table (per participant, or every check with ``details``) and its summary lines."""
-    buffer = io.StringIO()
-    if details:
-        render.table(("category", "subject", "topic", "expected", "observed", "result"),
-                     [(c.category, c.subject, c.topic, c.expected, c.observed, "PASS" if c.passed else "FAIL")
-                      for c in report.checks], out=buffer, colour=colour)
-    else:
-        render.table(("participant", "joined", "granted flows received", "ungranted writers refused",
-                      "ungranted readers refused", "result"), _summary_rows(report), out=buffer, colour=colour)
-    failures = report.failures()
-    allowed = sum(1 for c in report.checks if c.category == "granted flow" and c.passed)
-    refused = sum(1 for c in report.checks if c.category.startswith("denied") and c.passed)
-    buffer.write(f"\nverify ({report.middleware}): {len(report.checks)} checks on domain {report.domain_id} in "
-                 f"{report.duration_s:.1f}s: {allowed} granted flows delivered, {refused} ungranted endpoints "
-                 f"refused, {len(failures)} failure(s)\n")
-    for check in failures[:20]:
-        buffer.write(f"  FAIL {check.category}: {check.subject} {check.topic}: expected {check.expected}, "
-                     f"observed {check.observed}\n")
-    return buffer.getvalue().rstrip("\n")
-
-
-def _tally(report: VerifyReport, categories: tuple[str, ...]) -> str:
-    checks = [c for c in report.checks if c.category in categories]
-    return f"{sum(c.passed for c in checks)}/{len(checks)}" if checks else "-"
-
-
-def format_matrix(reports: list[VerifyReport], cross: list[CrossVendorResult], colour: bool = False) -> str:
-    """One column per middleware (what each proved), then the cross-vendor measurement."""
-    buffer = io.StringIO()
-    rows = [(label, *(_tally(r, categories) for r in reports)) for label, categories in (
-        ("participants joined", ("participant",)), ("granted flows delivered", ("granted flow",)),
-        ("ungranted writers refused", ("denied writer",)), ("ungranted readers refused", ("denied reader",)),
-        ("intruders isolated", ("intruder",)), ("revoked identities refused", ("revoked",)),
-        ("unexpected deliveries", ("unexpected",)))]
-    rows.append(("seconds", *(f"{r.duration_s:.1f}" for r in reports)))
-    rows.append(("result", *("PASS" if r.passed else "FAIL" for r in reports)))
-    render.table(("check", *(_NAMES[r.middleware] for r in reports)), rows, out=buffer, colour=colour)
-    if cross:
-        buffer.write("\ncross-vendor (one keystore, one domain; same-vendor rows are the run's controls)\n")
-        render.table(("writer", "reader", "granted flows delivered", "enclave pairs silent"),
-                     [(_NAMES[c.writer_vendor], _NAMES[c.reader_vendor], f"{c.delivered}/{c.flows}",
-                       str(len(c.silent_pairs))) for c in cross], out=buffer, colour=colour)
-        if not all(c.passed for c in cross):
-            buffer.write("finding: a Fast DDS and a Cyclone DDS participant authenticate only when Cyclone "
-                         "initiates the handshake (see docs/middlewares.md); not counted in the result\n")
-    return buffer.getvalue().rstrip("\n")
 
 
 def _selected(args: argparse.Namespace) -> tuple[str, ...]:
@@ -164,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         print(render.to_json(reports[0] if len(reports) == 1 and not cross else
                              {"reports": reports, "cross_vendor": cross}))
     else:
-        print("\n\n".join(f"== {_NAMES[r.middleware]} ==\n" + format_report(r, details=args.details, colour=colour)
+        print("\n\n".join(f"== {MIDDLEWARE_NAMES[r.middleware]} ==\n" + format_report(r, details=args.details, colour=colour)
                           if len(reports) > 1 else format_report(r, details=args.details, colour=colour)
                           for r in reports))
         if len(reports) > 1 or cross:

@@ -30,6 +30,7 @@ def _error_fields(exc: Exception) -> dict[str, Any]:
 def run(spec: dict[str, Any]) -> int:
     """Execute one agent spec; returns the process exit code (0 even when actions were refused)."""
     try:
+        # Deferred: only the agent process loads Cyclone DDS (the core never imports it).
         from cyclonedds.core import DDSException
         from cyclonedds.domain import DomainParticipant
         from cyclonedds.idl import IdlStruct

@@ -9,8 +9,10 @@ delivery still gets recorded) or the timeout passes.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -110,9 +112,6 @@ def agent_environment(base: Mapping[str, str] | None = None, loopback: bool = Tr
 
 def installed_middlewares() -> tuple[str, ...]:
     """The middlewares whose agents can run here (importable, or buildable for Fast DDS), in canonical order."""
-    import importlib.util
-    import shutil
-
     found = []
     if importlib.util.find_spec("cyclonedds") is not None:
         found.append(CYCLONEDDS)

@@ -27,11 +27,20 @@ from cobot_security.dds.plan import (
     plan_verification,
 )
 from cobot_security.dds.runner import AgentResult, run_agents
+from cobot_security.dds.zenoh_runner import run_zenoh_plan
 from cobot_security.errors import KeystoreError
 from cobot_security.keystore.layout import KeystoreLayout
-from cobot_security.keystore.revocation import crl_status
-from cobot_security.keystore.store import init_keystore
-from cobot_security.policy.model import CYCLONEDDS, ZENOH, Enclave, NodeGrants, WorkcellPolicy
+from cobot_security.keystore.revocation import crl_status, revoke_enclave
+from cobot_security.keystore.store import Keystore, init_keystore
+from cobot_security.policy.model import (
+    CYCLONEDDS,
+    ZENOH,
+    Enclave,
+    GovernanceOptions,
+    Lifetimes,
+    NodeGrants,
+    WorkcellPolicy,
+)
 
 __all__ = [
     "FOREIGN_CA", "INTRUDER_ENCLAVE", "NOT_ALLOWED_BY_SECURITY", "UNSECURED", "Check", "Flow", "VerifyPlan",
@@ -193,8 +202,6 @@ def _flows_settled(plan: VerifyPlan, results: Mapping[str, AgentResult]) -> bool
 def _run_plan(plan: VerifyPlan, policy: WorkcellPolicy, keystore_root: Path, timeout_s: float,
               zenoh_dir: Path | None, now: _dt.datetime) -> tuple[VerifyPlan, Mapping[str, AgentResult]]:
     if plan.middleware == ZENOH:
-        from cobot_security.dds.zenoh_runner import run_zenoh_plan
-
         return run_zenoh_plan(plan, policy, keystore_root, now, zenoh_dir=zenoh_dir, timeout_s=timeout_s)
     return plan, run_agents(list(plan.agents), lambda r: _flows_settled(plan, r), timeout_s=timeout_s)
 
@@ -250,8 +257,6 @@ def self_test_policy(domain_id: int, *, revoked: bool = False) -> WorkcellPolicy
     )
     if revoked:
         nodes += (Enclave(SELF_TEST_REVOKED, (NodeGrants("revoked", "/selftest", publish=("chatter",)),)),)
-    from cobot_security.policy.model import GovernanceOptions, Lifetimes
-
     return WorkcellPolicy(1, "self-test", (domain_id,), GovernanceOptions(), Lifetimes(), nodes)
 
 
@@ -263,9 +268,6 @@ def run_self_test(now: _dt.datetime, domain_id: int = 230, timeout_s: float = 30
 
     :raises DdsUnavailableError: when the middleware cannot be started at all.
     """
-    from cobot_security.keystore.revocation import revoke_enclave
-    from cobot_security.keystore.store import Keystore
-
     policy = self_test_policy(domain_id, revoked=True)
     with tempfile.TemporaryDirectory(prefix="cobot-security-selftest-") as tmp:
         root = Path(tmp) / "keystore"

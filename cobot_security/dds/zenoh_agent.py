@@ -23,7 +23,6 @@ import threading
 import time
 from typing import Any
 
-
 _OUTPUT = threading.Lock()
 
 
@@ -124,7 +123,7 @@ def _query(session: Any, zenoh: Any, key: str, reply: str, ex: _Exchange) -> Non
 def run(spec: dict[str, Any]) -> int:
     """Execute one agent spec; returns the process exit code (0 even when the session was refused)."""
     try:
-        import zenoh
+        import zenoh  # deferred: the binding is optional and only this agent process needs it
     except ImportError as exc:
         _emit("fatal", error=f"zenoh is not importable: {exc}")
         return 3

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from cobot_security.dds.plan import FOREIGN_CA, UNSECURED, Flow, VerifyPlan
 from cobot_security.dds.runner import AgentResult, AgentSpec, ZenohSession, run_agents
 from cobot_security.errors import DdsUnavailableError
+from cobot_security.keystore.store import Keystore
 from cobot_security.middleware.zenoh_render import ZenohLayout, default_zenoh_dir, render_zenoh, session_document
 from cobot_security.policy.keyexpr import proof_key
 from cobot_security.policy.model import WorkcellPolicy
@@ -138,8 +139,6 @@ def run_zenoh_plan(plan: VerifyPlan, policy: WorkcellPolicy, keystore_root: Path
     """
     zenoh = ZenohLayout(Path(zenoh_dir) if zenoh_dir is not None else default_zenoh_dir(keystore_root))
     if not zenoh.router_config.is_file():
-        from cobot_security.keystore.store import Keystore
-
         render_zenoh(Keystore.open(keystore_root), policy, zenoh.root, now)
     on_zenoh = zenoh_plan(plan, zenoh, f"tls/127.0.0.1:{free_loopback_port()}")
     results = run_agents(list(on_zenoh.agents), _flows_delivered(on_zenoh.flows), timeout_s=timeout_s, grace_s=2.0)

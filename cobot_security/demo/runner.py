@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TextIO
 
 from cobot_security.clock import utc_now
+from cobot_security.dds.report_text import format_report
 from cobot_security.dds.verify import VerifyReport, verify_keystore
 from cobot_security.demo.console import PostureView, render_view
 from cobot_security.demo.processes import ProcessGroup
@@ -193,8 +194,6 @@ class _Monitor:
 
 
 def _print_verify(report: VerifyReport, printer: _Printer) -> None:
-    from cobot_security.cli.cmd_verify import format_report
-
     printer.say(format_report(report, colour=printer.config.colour))
 
 

@@ -1,4 +1,4 @@
-"""Plain-text tables and JSON for command results (presentation only, no decisions)."""
+"""Plain-text tables and JSON for results, shared by the CLI and the demo (presentation only, no decisions)."""
 
 from __future__ import annotations
 

@@ -5,8 +5,10 @@ their target; whole directories are built beside their target and switched in wi
 ``renameat2(RENAME_EXCHANGE)``, so readers see the old tree or the new one, never a mixture.
 
 Durability comes in two forms: :func:`write_bytes_atomic` fsyncs each file (a one-off record),
-while batched writers (a keystore transaction) pass ``durable=False`` and make the whole batch
-durable with one :func:`sync_filesystem` before the step that publishes it (a swap, a commit).
+while batched writers (a keystore transaction) pass ``durable=False`` or write into a staged
+directory with :func:`write_new_file`, and make the whole batch durable with one
+:func:`sync_filesystem` before the step that publishes it (a swap, a commit); docs/durability.md
+gives the ordering argument.
 """
 
 from __future__ import annotations
@@ -75,6 +77,25 @@ def write_bytes_atomic(path: Path, data: bytes, mode: int, *, durable: bool = Tr
         raise
     if durable:
         fsync_dir(path.parent)
+
+
+def write_new_file(path: Path, data: bytes, mode: int) -> None:
+    """Create ``path`` (it must not exist) with ``mode`` from creation and write ``data``, without fsync.
+
+    For files of a directory that is being staged: nobody reads them before the directory is
+    switched in, and the batch is made durable before that switch, so a temporary name and a
+    rename would add nothing but system calls.
+
+    :raises OSError: ``path`` exists (also as a link), or the disk refuses.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, mode & 0o600)
+    try:
+        os.fchmod(fd, mode)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
 
 
 def make_dir(path: Path, mode: int) -> None:

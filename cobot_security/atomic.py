@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import errno
 import fcntl
 import os
@@ -130,31 +129,24 @@ def staged_dir(parent: Path, final_name: str, mode: int = 0o700) -> Iterator[Pat
         raise
 
 
-def _load_renameat2() -> Callable[..., int] | None:
+def _libc_function(name: str, argtypes: list[type], restype: type) -> Callable[..., int] | None:
+    """A C library function by name, or None where the C library lacks it.
+
+    The C library is already mapped into this process: ``dlopen(NULL)`` finds its symbols without
+    ``ctypes.util.find_library``, which runs ldconfig in a subprocess (3 ms on every start-up).
+    """
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-        func = libc.renameat2
+        func = getattr(ctypes.CDLL(None, use_errno=True), name)
     except (OSError, AttributeError):
         return None
-    func.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    func.restype = ctypes.c_int
+    func.argtypes = argtypes
+    func.restype = restype
     return func  # type: ignore[no-any-return]
 
 
-_RENAMEAT2 = _load_renameat2()
-
-
-def _load_syncfs() -> Callable[[int], int] | None:
-    try:
-        func = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True).syncfs
-    except (OSError, AttributeError):
-        return None
-    func.argtypes = [ctypes.c_int]
-    func.restype = ctypes.c_int
-    return func  # type: ignore[no-any-return]
-
-
-_SYNCFS = _load_syncfs()
+_RENAMEAT2 = _libc_function("renameat2", [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint],
+                            ctypes.c_int)
+_SYNCFS = _libc_function("syncfs", [ctypes.c_int], ctypes.c_int)
 
 
 def sync_filesystem(path: Path) -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import datetime as _dt
 import os
 import pickle
@@ -113,9 +112,8 @@ def _receive(stream: BinaryIO, enclave: Enclave) -> EnclaveMaterial:
 
 def _die_with_parent(parent: int) -> None:
     """Ask the kernel to kill this worker when its parent dies (Linux); exit if it already has."""
-    libc_name = ctypes.util.find_library("c")
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(libc_name or None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    with contextlib.suppress(OSError, AttributeError):  # dlopen(NULL): libc is already mapped, no lookup
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
     if os.getppid() != parent:
         os._exit(1)
 

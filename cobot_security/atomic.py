@@ -20,6 +20,7 @@ import fcntl
 import os
 import secrets
 import shutil
+import stat
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -87,9 +88,12 @@ def write_new_file(path: Path, data: bytes, mode: int) -> None:
 
     :raises OSError: ``path`` exists (also as a link), or the disk refuses.
     """
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, mode & 0o600)
+    # Created with ``mode`` minus the umask, never wider than ``mode``; widened to exactly ``mode``
+    # (only when the umask narrowed it) before a byte is written.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, mode)
     try:
-        os.fchmod(fd, mode)
+        if stat.S_IMODE(os.fstat(fd).st_mode) != mode:
+            os.fchmod(fd, mode)
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
@@ -104,7 +108,13 @@ def make_dir(path: Path, mode: int) -> None:
     except FileExistsError:
         if not path.is_dir() or path.is_symlink():
             raise
-    os.chmod(path, mode)
+    set_mode(path, mode)
+
+
+def set_mode(path: Path, mode: int) -> None:
+    """chmod ``path`` to ``mode`` unless it has it already (each chmod is a journalled metadata write)."""
+    if stat.S_IMODE(os.stat(path).st_mode) != mode:
+        os.chmod(path, mode)
 
 
 def make_private_dir(path: Path) -> None:

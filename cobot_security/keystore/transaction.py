@@ -175,7 +175,7 @@ class KeystoreTransaction:
         try:
             staged = target.parent / f".{target.name}{atomic.STAGING_MARK}{os.urandom(6).hex()}"
             os.mkdir(staged, ENCLAVE_DIR_MODE)
-            os.chmod(staged, ENCLAVE_DIR_MODE)
+            atomic.set_mode(staged, ENCLAVE_DIR_MODE)
         except OSError as exc:
             raise _wrap(exc, f"stage enclave {path}", target) from exc
         entry = StagedEnclave(path, staged, target, archive)

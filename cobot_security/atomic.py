@@ -45,12 +45,16 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_bytes_atomic(path: Path, data: bytes, mode: int, *, durable: bool = True) -> None:
+def write_bytes_atomic(path: Path, data: bytes, mode: int, *, durable: bool = True, sync_data: bool = True) -> None:
     """Replace ``path`` with ``data``: temp file beside it with ``mode`` from creation, fsync, rename.
 
     The mode is applied with fchmod on the still-empty file so that the process umask cannot widen
     or narrow it; secret bytes are only written after the file already has its final mode.  With
-    ``durable=False`` neither the file nor its directory is fsynced: the caller syncs the batch.
+    ``durable=False`` the directory is not fsynced (the caller's batch sync makes the rename
+    durable), but the file's data still is, before the rename: a rename that reaches the disk
+    before the bytes it names would leave an empty file after a power cut (docs/durability.md).
+    Only a file inside a staged tree, which nobody reads before the batch sync that precedes its
+    switch, may skip that too (``sync_data=False``).
 
     :raises OSError: when the directory is not writable (callers wrap it with their context).
     """
@@ -61,7 +65,7 @@ def write_bytes_atomic(path: Path, data: bytes, mode: int, *, durable: bool = Tr
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
-        if durable:
+        if durable or sync_data:
             os.fsync(fd)
     except BaseException:
         os.close(fd)

@@ -70,8 +70,19 @@ def timed(operation: Callable[[], object]) -> dict[str, float]:
             "workers_peak_rss_mib": after[1].ru_maxrss / 1024}
 
 
+def compile_sources(directory: Path) -> None:
+    """Write the bytecode of every module under ``directory``, as an installed package has it.
+
+    Without it, a measuring process started with ``PYTHONDONTWRITEBYTECODE`` (set on this machine)
+    compiles every module it imports, every time: ~115 ms of each CLI start that no user pays.
+    """
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(directory)], check=True, timeout=600,
+                   capture_output=True)
+
+
 def ours_environment(code: Path) -> dict[str, str]:
-    """The environment of a measuring process that imports cobot_security from ``code``."""
+    """The environment of a measuring process that imports cobot_security from ``code`` (compiled)."""
+    compile_sources(code / "cobot_security")
     return dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (str(code), os.environ.get("PYTHONPATH")) if p))
 
 
@@ -94,6 +105,7 @@ def sros2_environment(source: Path | None, prefix_dir: Path) -> dict[str, str] |
         (index / "sros2").touch()
         if (package / "xml_cache").is_dir():
             shutil.copytree(package / "xml_cache", prefix_dir / "share" / "sros2" / "xml_cache", dirs_exist_ok=True)
+        compile_sources(package / "sros2")
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(package), env.get("PYTHONPATH")) if p)
         env["AMENT_PREFIX_PATH"] = os.pathsep.join(p for p in (str(prefix_dir), env.get("AMENT_PREFIX_PATH")) if p)
     probe = subprocess.run([sys.executable, "-c", SROS2_SHIM + "import sros2.keystore"], env=env,

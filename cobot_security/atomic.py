@@ -5,20 +5,22 @@ their target; whole directories are built beside their target and switched in wi
 ``renameat2(RENAME_EXCHANGE)``, so readers see the old tree or the new one, never a mixture.
 
 Durability comes in two forms: :func:`write_bytes_atomic` fsyncs each file (a one-off record),
-while batched writers (a keystore transaction) pass ``durable=False`` and make the whole batch
-durable with one :func:`sync_filesystem` before the step that publishes it (a swap, a commit).
+while batched writers (a keystore transaction) pass ``durable=False`` or write into a staged
+directory with :func:`write_new_file`, and make the whole batch durable with one
+:func:`sync_filesystem` before the step that publishes it (a swap, a commit); docs/durability.md
+gives the ordering argument.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import errno
 import fcntl
 import os
 import secrets
 import shutil
+import stat
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -43,12 +45,16 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_bytes_atomic(path: Path, data: bytes, mode: int, *, durable: bool = True) -> None:
+def write_bytes_atomic(path: Path, data: bytes, mode: int, *, durable: bool = True, sync_data: bool = True) -> None:
     """Replace ``path`` with ``data``: temp file beside it with ``mode`` from creation, fsync, rename.
 
     The mode is applied with fchmod on the still-empty file so that the process umask cannot widen
     or narrow it; secret bytes are only written after the file already has its final mode.  With
-    ``durable=False`` neither the file nor its directory is fsynced: the caller syncs the batch.
+    ``durable=False`` the directory is not fsynced (the caller's batch sync makes the rename
+    durable), but the file's data still is, before the rename: a rename that reaches the disk
+    before the bytes it names would leave an empty file after a power cut (docs/durability.md).
+    Only a file inside a staged tree, which nobody reads before the batch sync that precedes its
+    switch, may skip that too (``sync_data=False``).
 
     :raises OSError: when the directory is not writable (callers wrap it with their context).
     """
@@ -59,7 +65,7 @@ def write_bytes_atomic(path: Path, data: bytes, mode: int, *, durable: bool = Tr
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
-        if durable:
+        if durable or sync_data:
             os.fsync(fd)
     except BaseException:
         os.close(fd)
@@ -77,6 +83,28 @@ def write_bytes_atomic(path: Path, data: bytes, mode: int, *, durable: bool = Tr
         fsync_dir(path.parent)
 
 
+def write_new_file(path: Path, data: bytes, mode: int) -> None:
+    """Create ``path`` (it must not exist) with ``mode`` from creation and write ``data``, without fsync.
+
+    For files of a directory that is being staged: nobody reads them before the directory is
+    switched in, and the batch is made durable before that switch, so a temporary name and a
+    rename would add nothing but system calls.
+
+    :raises OSError: ``path`` exists (also as a link), or the disk refuses.
+    """
+    # Created with ``mode`` minus the umask, never wider than ``mode``; widened to exactly ``mode``
+    # (only when the umask narrowed it) before a byte is written.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, mode)
+    try:
+        if stat.S_IMODE(os.fstat(fd).st_mode) != mode:
+            os.fchmod(fd, mode)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+
+
 def make_dir(path: Path, mode: int) -> None:
     """Create ``path`` (parent must exist) or fix its mode; the mode is exact, whatever the umask."""
     try:
@@ -84,7 +112,13 @@ def make_dir(path: Path, mode: int) -> None:
     except FileExistsError:
         if not path.is_dir() or path.is_symlink():
             raise
-    os.chmod(path, mode)
+    set_mode(path, mode)
+
+
+def set_mode(path: Path, mode: int) -> None:
+    """chmod ``path`` to ``mode`` unless it has it already (each chmod is a journalled metadata write)."""
+    if stat.S_IMODE(os.stat(path).st_mode) != mode:
+        os.chmod(path, mode)
 
 
 def make_private_dir(path: Path) -> None:
@@ -109,31 +143,24 @@ def staged_dir(parent: Path, final_name: str, mode: int = 0o700) -> Iterator[Pat
         raise
 
 
-def _load_renameat2() -> Callable[..., int] | None:
+def _libc_function(name: str, argtypes: list[type], restype: type) -> Callable[..., int] | None:
+    """A C library function by name, or None where the C library lacks it.
+
+    The C library is already mapped into this process: ``dlopen(NULL)`` finds its symbols without
+    ``ctypes.util.find_library``, which runs ldconfig in a subprocess (3 ms on every start-up).
+    """
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-        func = libc.renameat2
+        func = getattr(ctypes.CDLL(None, use_errno=True), name)
     except (OSError, AttributeError):
         return None
-    func.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    func.restype = ctypes.c_int
+    func.argtypes = argtypes
+    func.restype = restype
     return func  # type: ignore[no-any-return]
 
 
-_RENAMEAT2 = _load_renameat2()
-
-
-def _load_syncfs() -> Callable[[int], int] | None:
-    try:
-        func = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True).syncfs
-    except (OSError, AttributeError):
-        return None
-    func.argtypes = [ctypes.c_int]
-    func.restype = ctypes.c_int
-    return func  # type: ignore[no-any-return]
-
-
-_SYNCFS = _load_syncfs()
+_RENAMEAT2 = _libc_function("renameat2", [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint],
+                            ctypes.c_int)
+_SYNCFS = _libc_function("syncfs", [ctypes.c_int], ctypes.c_int)
 
 
 def sync_filesystem(path: Path) -> None:

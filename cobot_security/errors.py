@@ -35,6 +35,10 @@ class InputError(CobotSecurityError):
         self.line = line
         super().__init__(self._render())
 
+    def __reduce__(self) -> tuple[type[InputError], tuple[object, ...]]:
+        """Pickle by the constructor's arguments (an error raised in a worker process crosses back intact)."""
+        return type(self), (self.file, self.field, self.expected, self.got, self.line)
+
     def _render(self) -> str:
         where = ""
         if self.file is not None:
@@ -63,6 +67,10 @@ class KeystoreError(CobotSecurityError):
         self.path = str(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+    def __reduce__(self) -> tuple[type[KeystoreError], tuple[object, ...]]:
+        """Pickle by the constructor's arguments (subclasses with other constructors do not cross processes)."""
+        return type(self), (self.path, self.problem)
 
 
 class PassphraseError(KeystoreError):

@@ -7,6 +7,7 @@ import sys
 
 from cobot_security import render
 from cobot_security.cli import options
+from cobot_security.cli.commands import command_help
 from cobot_security.keystore.audit import read_audit_log, verify_audit_log
 from cobot_security.keystore.layout import KeystoreLayout
 
@@ -14,7 +15,7 @@ from cobot_security.keystore.layout import KeystoreLayout
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``audit-log`` group."""
     parser = subparsers.add_parser(
-        "audit-log", help="verify or show the keystore's audit log",
+        "audit-log", help=command_help("audit-log"),
         description=("Every mutating keystore operation (init, issue, rotate, revoke, CRL refresh, CA "
                      "renewal) appends a hash-chained, HMAC-signed record to .cobot_security/audit.log."),
     )

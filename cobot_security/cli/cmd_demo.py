@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from cobot_security.cli import options
+from cobot_security.cli.commands import command_help
 from cobot_security.demo.runner import DemoConfig, run_demo
 from cobot_security.errors import InputError
 
@@ -15,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``demo`` subcommand."""
     parser = subparsers.add_parser(
         "demo",
-        help="run the secure-workcell demo (keystore, proof, live cell, scenario, report)",
+        help=command_help("demo"),
         description=(
             "Create the keystore from the policy if needed, prove it with the real DDS Security plugins, "
             "start the security stack (health_reporter, supervisor, keystore_manager) and one demo node per "

@@ -7,6 +7,7 @@ import sys
 
 from cobot_security import render
 from cobot_security.cli import options
+from cobot_security.cli.commands import command_help
 from cobot_security.clock import utc_now
 from cobot_security.errors import InputError
 from cobot_security.keystore.enclaves import EnclaveInfo
@@ -16,7 +17,7 @@ from cobot_security.names import NameContext, validate_enclave_path
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``enclave`` subcommand group."""
-    parser = subparsers.add_parser("enclave", help="create or list enclaves",
+    parser = subparsers.add_parser("enclave", help=command_help("enclave"),
                                    description="Create or list the enclaves of a keystore.")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB")
     verbs.required = True

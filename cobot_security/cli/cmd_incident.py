@@ -9,6 +9,7 @@ from pathlib import Path
 
 from cobot_security import render
 from cobot_security.cli import options
+from cobot_security.cli.commands import command_help
 from cobot_security.clock import utc_now
 from cobot_security.incident.bundle import export_bundle, verify_bundle
 from cobot_security.incident.drill import DEFAULT_VALID_DAYS, run_drill
@@ -27,7 +28,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``incident`` group."""
     parser = subparsers.add_parser(
-        "incident", help="list, close, export and drill security incidents",
+        "incident", help=command_help("incident"),
         description="Incidents opened by the supervisor's incident response plan (docs/incident_response.md).")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB")
     verbs.required = True

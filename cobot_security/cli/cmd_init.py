@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from cobot_security.cli import options
+from cobot_security.cli.commands import command_help
 from cobot_security.clock import utc_now
 from cobot_security.keystore.store import init_keystore
 
@@ -13,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``init`` subcommand."""
     parser = subparsers.add_parser(
         "init",
-        help="create a keystore from the workcell policy",
+        help=command_help("init"),
         description=(
             "Create a keystore that rmw implementations load as-is: identity and permissions CAs "
             "(public/, private/), signed governance, and one enclave (key, certificate, signed "

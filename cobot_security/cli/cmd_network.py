@@ -8,6 +8,7 @@ from pathlib import Path
 
 from cobot_security.atomic import write_bytes_atomic
 from cobot_security.cli import options
+from cobot_security.cli.commands import command_help
 from cobot_security.clock import utc_now
 from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.network.check import (
@@ -24,7 +25,7 @@ from cobot_security.status import Level
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``network render`` and ``network check``."""
-    parser = subparsers.add_parser("network", help="zones and conduits: render the gateway firewall, check it",
+    parser = subparsers.add_parser("network", help=command_help("network"),
                                    description="Cell segmentation from policies/network.yaml (default deny).")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     render = verbs.add_parser("render", help="render the nftables ruleset, ROS env and Cyclone DDS snippets",

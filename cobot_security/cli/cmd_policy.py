@@ -9,6 +9,7 @@ from pathlib import Path
 from cobot_security import render
 from cobot_security.atomic import write_bytes_atomic
 from cobot_security.cli import cmd_policy_diff, cmd_policy_learn, options
+from cobot_security.cli.commands import command_help
 from cobot_security.errors import InputError
 from cobot_security.policy.export import dump_policy_yaml
 from cobot_security.policy.learn import unused_grants
@@ -19,7 +20,7 @@ from cobot_security.policy.sros2_import import import_sros2_policy
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``policy`` subcommand group."""
-    parser = subparsers.add_parser("policy", help="validate, lint, import, learn or diff workcell policies",
+    parser = subparsers.add_parser("policy", help=command_help("policy"),
                                    description="Validate, lint, import, learn or diff workcell policies.")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB")
     verbs.required = True

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from cobot_security.atomic import write_bytes_atomic
 from cobot_security.cli import options
+from cobot_security.cli.commands import command_help
 from cobot_security.clock import utc_now
 from cobot_security.incident.plan import check_plan_file
 from cobot_security.posture.attestations import load_attestations
@@ -22,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``posture`` subcommand."""
     parser = subparsers.add_parser(
         "posture",
-        help="evaluate the IEC 62443 posture controls offline",
+        help=command_help("posture"),
         description=(
             "Run the keystore and environment health probes (no ROS graph: graph checks have no "
             "evidence and therefore fail, as every check without evidence does), add the "

@@ -6,6 +6,7 @@ import argparse
 
 from cobot_security import render
 from cobot_security.cli import options
+from cobot_security.cli.commands import command_help
 from cobot_security.clock import utc_now
 from cobot_security.keystore.reconcile import (
     ReconcilePlan,
@@ -19,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``reconcile`` subcommand."""
     parser = subparsers.add_parser(
         "reconcile",
-        help="plan and apply the changes that make the keystore match the policy",
+        help=command_help("reconcile"),
         description=(
             "Compare the keystore with the policy and apply the smallest set of changes: create "
             "missing enclaves, re-sign permissions whose policy entry changed, re-issue a due CRL, "

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from cobot_security.cli import options
+from cobot_security.cli.commands import command_help
 from cobot_security.clock import utc_now
 from cobot_security.errors import InputError
 from cobot_security.keystore.store import Keystore
@@ -14,7 +15,7 @@ from cobot_security.middleware.zenoh_render import DEFAULT_CONNECT, DEFAULT_LIST
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``render zenoh``."""
-    parser = subparsers.add_parser("render", help="render middleware configuration from the policy and keystore",
+    parser = subparsers.add_parser("render", help=command_help("render"),
                                    description="Configuration for middlewares not secured by DDS permissions.")
     targets = parser.add_subparsers(dest="target", metavar="TARGET", required=True)
     zenoh = targets.add_parser(

@@ -6,6 +6,7 @@ import argparse
 
 from cobot_security import render
 from cobot_security.cli import options
+from cobot_security.cli.commands import command_help
 from cobot_security.clock import utc_now
 from cobot_security.keystore.crl import REASONS
 from cobot_security.keystore.layout import KeystoreLayout
@@ -23,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``revoke`` command and the ``crl`` group."""
     revoke = subparsers.add_parser(
         "revoke",
-        help="revoke an enclave's certificate (every peer refuses it)",
+        help=command_help("revoke"),
         description=(
             "Add ENCLAVE's current certificate to the identity CA's revocation list (public/crl.pem, "
             "linked as crl.pem into every enclave and loaded by rmw), re-sign the keystore's integrity "
@@ -41,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     options.add_passphrase(revoke)
     revoke.set_defaults(run=run_revoke)
 
-    crl = subparsers.add_parser("crl", help="refresh or show the certificate revocation list",
+    crl = subparsers.add_parser("crl", help=command_help("crl"),
                                 description="Re-issue or inspect the identity CA's CRL (public/crl.pem).")
     verbs = crl.add_subparsers(dest="verb", metavar="VERB")
     verbs.required = True

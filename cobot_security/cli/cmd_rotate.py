@@ -7,6 +7,7 @@ from pathlib import Path
 
 from cobot_security import render
 from cobot_security.cli import options
+from cobot_security.cli.commands import command_help
 from cobot_security.clock import utc_now
 from cobot_security.keystore.ca import (
     CA_KINDS,
@@ -25,7 +26,7 @@ from cobot_security.names import NameContext, validate_enclave_path
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``rotate``, ``rollback``, ``history`` and ``ca`` subcommands."""
     rotate = subparsers.add_parser(
-        "rotate", help="rotate enclave keys and certificates",
+        "rotate", help=command_help("rotate"),
         description="Re-issue enclaves (new key, certificate, signed permissions), archiving the old "
         "version. Without a selector: every enclave that is due, missing or whose policy changed.")
     pick = rotate.add_mutually_exclusive_group()
@@ -36,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _common(rotate)
     rotate.set_defaults(run=run_rotate)
 
-    rollback = subparsers.add_parser("rollback", help="restore an archived enclave version",
+    rollback = subparsers.add_parser("rollback", help=command_help("rollback"),
                                      description="Restore the newest (or --version) archived version of "
                                      "ENCLAVE that is still valid and chains to the current identity CA.")
     rollback.add_argument("enclave", metavar="ENCLAVE")
@@ -44,13 +45,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _common(rollback, policy=False)
     rollback.set_defaults(run=run_rollback)
 
-    history = subparsers.add_parser("history", help="list archived versions of an enclave",
+    history = subparsers.add_parser("history", help=command_help("history"),
                                     description="List the archived versions of ENCLAVE, newest first.")
     history.add_argument("enclave", metavar="ENCLAVE")
     options.add_keystore(history)
     history.set_defaults(run=run_history)
 
-    ca = subparsers.add_parser("ca", help="renew the CAs or roll them over to new keys",
+    ca = subparsers.add_parser("ca", help=command_help("ca"),
                                description="CA renewal (same key, zero downtime) or rollover (new key).")
     verbs = ca.add_subparsers(dest="verb", metavar="VERB")
     verbs.required = True

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cobot_security.cli import options
+from cobot_security.cli.commands import command_help
 from cobot_security.clock import utc_now
 from cobot_security.errors import InputError
 from cobot_security.keystore.layout import KeystoreLayout
@@ -49,7 +50,7 @@ def _add_common(parser: argparse.ArgumentParser, default_timeout: float) -> None
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``scan opcua`` and ``scan services``."""
-    parser = subparsers.add_parser("scan", help="audit OPC UA endpoints and controller service exposure")
+    parser = subparsers.add_parser("scan", help=command_help("scan"))
     verbs = parser.add_subparsers(dest="scan_command", metavar="SCAN", required=True)
     opcua = verbs.add_parser("opcua", help="list an OPC UA server's endpoints and judge their security",
                              description="Exit 1 when an endpoint is insecure (ERROR finding).")

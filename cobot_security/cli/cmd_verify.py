@@ -6,6 +6,7 @@ import argparse
 
 from cobot_security import render
 from cobot_security.cli import options
+from cobot_security.cli.commands import command_help
 from cobot_security.clock import utc_now
 from cobot_security.dds.cross_vendor import CrossVendorResult, measure_cross_vendor
 from cobot_security.dds.report_text import MIDDLEWARE_NAMES, format_matrix, format_report
@@ -23,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``verify`` subcommand."""
     parser = subparsers.add_parser(
         "verify",
-        help="prove the keystore on real middlewares (Cyclone DDS, Fast DDS, Zenoh)",
+        help=command_help("verify"),
         description=(
             "Run one plan on each middleware: one participant (DDS) or session (Zenoh) per enclave, in "
             "its own process, loading the enclave's files as the middleware's rmw does, and check that "

@@ -1,58 +1,38 @@
 """``cobot-security``: the command-line adapter and its single error boundary.
 
-Each subcommand module registers its arguments and calls the core once.  Exit codes follow
-DESIGN.md: 0 success, 1 the check ran and found a failure, 2 bad input or usage.
+Each subcommand module registers its arguments and calls the core once; only the module of the
+command being run is imported (:mod:`cobot_security.cli.commands` lists them all).  Exit codes
+follow DESIGN.md: 0 success, 1 the check ran and found a failure, 2 bad input or usage.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 
 from cobot_security import __version__
-from cobot_security.cli import (
-    cmd_audit,
-    cmd_demo,
-    cmd_enclave,
-    cmd_incident,
-    cmd_init,
-    cmd_network,
-    cmd_policy,
-    cmd_posture,
-    cmd_reconcile,
-    cmd_render,
-    cmd_revoke,
-    cmd_rotate,
-    cmd_scan,
-    cmd_verify,
-)
+from cobot_security.cli.commands import COMMANDS
 from cobot_security.errors import CobotSecurityError
-
-_COMMANDS = (
-    cmd_demo,
-    cmd_init,
-    cmd_enclave,
-    cmd_policy,
-    cmd_verify,
-    cmd_render,
-    cmd_posture,
-    cmd_reconcile,
-    cmd_rotate,
-    cmd_revoke,
-    cmd_audit,
-    cmd_network,
-    cmd_scan,
-    cmd_incident,
-)
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse that exits 2 with a one-line error (its default) and never prints a traceback."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full argparse tree (used by main and by the docs)."""
+def _requested(argv: list[str]) -> str | None:
+    """The command named on the command line (the first word that is not an option), if any."""
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argparse tree: every command listed, the module of ``command`` imported and registered.
+
+    Without ``command`` every module is registered (the full tree, for the docs).  With a command
+    name, the others are placeholders carrying their help line only, so that ``--help`` and
+    "invalid choice" still name them all without importing their modules.
+    """
     parser = _Parser(
         prog="cobot-security",
         description=(
@@ -64,15 +44,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
-    for module in _COMMANDS:
-        module.register(subparsers)
+    wanted = {c.module for c in COMMANDS if command is None or c.name == command}
+    registered: set[str] = set()
+    for entry in COMMANDS:
+        if entry.module in registered:
+            continue
+        if entry.module in wanted:
+            importlib.import_module(f"cobot_security.cli.{entry.module}").register(subparsers)
+            registered.add(entry.module)
+        else:
+            subparsers.add_parser(entry.name, help=entry.help, add_help=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; returns the exit code instead of raising (errors go to stderr, one line)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    # Only the named command's module is imported (the others are listed from the catalog).
+    parser = build_parser(_requested(words) or "")
+    args = parser.parse_args(words)
     try:
         return int(args.run(args))
     except CobotSecurityError as exc:

@@ -105,14 +105,14 @@ def write_layout_links(directory: Path, path: str, link_crl: bool) -> None:
 
 
 def write_material(directory: Path, material: EnclaveMaterial, *, link_crl: bool) -> None:
-    """Write ``material`` into the empty ``directory`` (at its final depth), without fsync.
+    """Write ``material`` into the empty staged ``directory`` (at its final depth), without fsync.
 
-    :raises OSError: the disk refuses (the caller's transaction wraps it).
+    :raises OSError: the disk refuses, or a file is already there (the caller's transaction wraps it).
     """
-    atomic.write_bytes_atomic(directory / KEY, material.key_pem, _KEY_MODE, durable=False)
-    atomic.write_bytes_atomic(directory / CERT, material.cert_pem, _PUBLIC_MODE, durable=False)
-    atomic.write_bytes_atomic(directory / PERMISSIONS_XML, material.permissions_xml, _PUBLIC_MODE, durable=False)
-    atomic.write_bytes_atomic(directory / PERMISSIONS_P7S, material.permissions_p7s, _PUBLIC_MODE, durable=False)
+    atomic.write_new_file(directory / KEY, material.key_pem, _KEY_MODE)
+    atomic.write_new_file(directory / CERT, material.cert_pem, _PUBLIC_MODE)
+    atomic.write_new_file(directory / PERMISSIONS_XML, material.permissions_xml, _PUBLIC_MODE)
+    atomic.write_new_file(directory / PERMISSIONS_P7S, material.permissions_p7s, _PUBLIC_MODE)
     write_layout_links(directory, material.path, link_crl)
 
 

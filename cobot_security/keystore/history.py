@@ -104,7 +104,7 @@ def archive_tree(layout: KeystoreLayout, path: str, tree: Path, now: _dt.datetim
     while os.path.lexists(final):
         final, counter = base / f"{name}-{counter}", counter + 1
     os.rename(tree, final)
-    os.chmod(final, 0o700)
+    atomic.set_mode(final, 0o700)
     return final.name
 
 

@@ -3,7 +3,8 @@
 :func:`plan_rotation` compares the policy (desired state) with the keystore (actual state) and
 returns what to rotate and why; it writes nothing.  :func:`rotate_enclaves` executes a plan in one
 :class:`~cobot_security.keystore.transaction.KeystoreTransaction`: every planned enclave is
-re-issued (new key, certificate and signed permissions) into a staged directory, the batch is
+re-issued (new key, certificate and signed permissions; a large batch in worker processes, see
+:mod:`~cobot_security.keystore.issuing`) into a staged directory, the batch is
 made durable with one sync, each staged directory is exchanged with the live one in one rename
 and the replaced version moved into the history; the manifest, audit records and signed
 integrity manifest are written once.  A failure stops the run; each enclave is then fully old or
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,12 +24,13 @@ from cobot_security.errors import CobotSecurityError, InputError, KeystoreError
 from cobot_security.keystore import pki, smime
 from cobot_security.keystore.audit import AuditEvent
 from cobot_security.keystore.enclaves import (
-    issue_material,
+    EnclaveMaterial,
     write_layout_links,
     write_material,
 )
 from cobot_security.keystore.files import read_keystore_file
 from cobot_security.keystore.history import DEFAULT_RETENTION
+from cobot_security.keystore.issuing import issue_materials
 from cobot_security.keystore.layout import CERT, KEY, PERMISSIONS_P7S, PERMISSIONS_XML
 from cobot_security.keystore.manifest import EnclaveRecord, grant_changed
 from cobot_security.keystore.store import Keystore
@@ -137,12 +139,10 @@ def plan_rotation(
     return items
 
 
-def _stage_one(tx: KeystoreTransaction, policy: WorkcellPolicy, item: RotationItem) -> StagedEnclave:
-    enclave = policy.enclave(item.enclave)
-    assert enclave is not None
+def _stage_one(tx: KeystoreTransaction, item: RotationItem, material: EnclaveMaterial) -> StagedEnclave:
+    """Write the issued ``material`` into a staged directory of ``item``'s enclave, with its records."""
     staged = tx.stage_enclave(item.enclave, archive=True)
     try:
-        material = issue_material(enclave, policy, tx.now, tx.ca)
         write_material(staged.directory, material, link_crl=tx.layout.crl.exists())
     except OSError as exc:
         tx.discard(staged)
@@ -222,8 +222,22 @@ def rotate_enclaves(
     if not plan:
         return []
     by_path = {item.enclave: item for item in plan}
-    staged, failure = _stage_and_switch(keystore, now, "rotate", list(by_path),
-                                        lambda tx, path: _stage_one(tx, policy, by_path[path]), retention)
+    materials: Generator[EnclaveMaterial, None, None] | None = None
+
+    def stage(tx: KeystoreTransaction, path: str) -> StagedEnclave:
+        # The whole batch is issued at the first call (in worker processes when it is large) and
+        # each material is written into its staged directory here as it arrives, in plan order.
+        nonlocal materials
+        if materials is None:
+            enclaves = [e for e in (policy.enclave(p) for p in by_path) if e is not None]  # all, checked above
+            materials = issue_materials(enclaves, policy, now, tx.ca)
+        return _stage_one(tx, by_path[path], next(materials))
+
+    try:
+        staged, failure = _stage_and_switch(keystore, now, "rotate", list(by_path), stage, retention)
+    finally:
+        if materials is not None:
+            materials.close()  # reaps the workers, also after a failure
     done = tuple(_result(by_path[s.path], s) for s in staged if s.swapped)
     if failure is not None:
         path, cause = failure

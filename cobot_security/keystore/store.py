@@ -7,6 +7,7 @@ A whole new keystore is built in a hidden directory beside its target and switch
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import os
 import shutil
@@ -36,6 +37,7 @@ from cobot_security.keystore.enclaves import (
 from cobot_security.keystore.files import keystore_owner, read_keystore_file
 from cobot_security.keystore.history import DEFAULT_RETENTION
 from cobot_security.keystore.integrity import write_integrity_manifest
+from cobot_security.keystore.issuing import issue_materials
 from cobot_security.keystore.layout import (
     CERT,
     IDENTITY_CA_CERT,
@@ -75,7 +77,7 @@ def _backup_name(root: Path, now: _dt.datetime) -> Path:
 
 
 def _write(path: Path, data: bytes, mode: int) -> None:
-    atomic.write_bytes_atomic(path, data, mode, durable=False)
+    atomic.write_new_file(path, data, mode)  # into the staged tree: made durable once before the swap
 
 
 def _make_cas(layout: KeystoreLayout, policy: WorkcellPolicy, now: _dt.datetime, passphrase: bytes | None,
@@ -118,18 +120,18 @@ def _build_keystore(layout: KeystoreLayout, policy: WorkcellPolicy, now: _dt.dat
                                  now + policy.lifetimes.crl_next_update, number=1), _PUBLIC_MODE)
     manifest = Manifest(created=now, policy=policy.name, single_ca=single_ca)
     issued: list[EnclaveMaterial] = []
-    if create_enclaves:
-        for enclave in policy.enclaves:
-            directory = layout.enclave_dir(enclave.path)
+    materials = issue_materials(policy.enclaves if create_enclaves else (), policy, now, ca)
+    with contextlib.closing(materials):
+        for material in materials:  # written here while the workers issue the next ones
+            directory = layout.enclave_dir(material.path)
             current = layout.enclaves_dir
-            for token in enclave.path[1:].split("/")[:-1]:
+            for token in material.path[1:].split("/")[:-1]:
                 current = current / token
                 if not current.is_dir():
                     atomic.make_dir(current, NAMESPACE_DIR_MODE)
             atomic.make_dir(directory, ENCLAVE_DIR_MODE)
-            material = issue_material(enclave, policy, now, ca)
             write_material(directory, material, link_crl=True)
-            manifest = manifest.with_enclave(enclave.path, material.record())
+            manifest = manifest.with_enclave(material.path, material.record())
             issued.append(material)
     _write(layout.manifest, manifest.to_bytes(), 0o600)
     events = [AuditEvent("init", "/", {"policy": policy.name, "single_ca": str(single_ca).lower(),

@@ -175,7 +175,7 @@ class KeystoreTransaction:
         try:
             staged = target.parent / f".{target.name}{atomic.STAGING_MARK}{os.urandom(6).hex()}"
             os.mkdir(staged, ENCLAVE_DIR_MODE)
-            os.chmod(staged, ENCLAVE_DIR_MODE)
+            atomic.set_mode(staged, ENCLAVE_DIR_MODE)
         except OSError as exc:
             raise _wrap(exc, f"stage enclave {path}", target) from exc
         entry = StagedEnclave(path, staged, target, archive)
@@ -188,10 +188,16 @@ class KeystoreTransaction:
         shutil.rmtree(entry.directory, ignore_errors=True)
 
     def write_file(self, path: Path, data: bytes, mode: int) -> None:
-        """Replace one file atomically (made durable at commit)."""
+        """Replace one file atomically (made durable at commit).
+
+        A file of a staged enclave or keystore is made durable with the batch before its switch; a
+        live file replaced in place gets its bytes synced before the rename (docs/durability.md).
+        """
         self.begin_changes()
+        staged = any(path.is_relative_to(s.directory) for s in self._staged) or (
+            self._staged_root is not None and path.is_relative_to(self._staged_root))
         try:
-            atomic.write_bytes_atomic(path, data, mode, durable=False)
+            atomic.write_bytes_atomic(path, data, mode, durable=False, sync_data=not staged)
         except OSError as exc:
             raise _wrap(exc, "write", path) from exc
         if not any(path.is_relative_to(s.directory) for s in self._staged):

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+import re
 from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.serialization import pkcs7
 
 from cobot_security.errors import KeystoreError
 from cobot_security.keystore import pki
 from cobot_security.keystore.smime import (
+    TEXT_HEADER,
+    canonical_text,
     extract_smime_content,
     sign_smime,
     verify_smime,
@@ -80,3 +87,39 @@ def test_sros2_governance_oracle_verifies_and_extracts(oracles: Path) -> None:
     content = verify_smime(p7s, ca, at=at)
     assert content == extract_smime_content(p7s)
     assert content.rstrip(b"\n") == (example / "governance.xml").read_bytes().rstrip(b"\n")
+
+
+def _normalised(p7s: bytes) -> bytes:
+    """``p7s`` with its boundary and base64 signature replaced by fixed words."""
+    boundary = re.search(rb'boundary="([^"]+)"', p7s)
+    assert boundary is not None
+    text = p7s.replace(boundary.group(1), b"BOUNDARY")
+    return re.sub(rb'(filename="smime.p7s"\r\n\r\n)[A-Za-z0-9+/=\r\n]+?(\r\n\r\n--BOUNDARY--)', rb"\1SIG\2", text)
+
+
+def _signature_der(p7s: bytes) -> bytes:
+    encoded = p7s.split(b'filename="smime.p7s"\r\n\r\n')[1].split(b"\r\n\r\n")[0]
+    return base64.b64decode(encoded)
+
+
+@pytest.mark.parametrize("doc", [DOC, b"<dds/>", b"a\r\nb\r\n", b"a\n\n\n", b"trailing space \n"],
+                         ids=["lf", "no-final-newline", "crlf", "blank-lines", "trailing-space"])
+def test_envelope_is_what_cryptography_s_email_encoder_builds(tmp_path: Path, fixed_now: dt.datetime,
+                                                               doc: bytes) -> None:
+    """Same MIME text and the same signed bytes as cryptography's Encoding.SMIME (issue 11), and it verifies."""
+    cert, key, ca_path = _ca(tmp_path, fixed_now)
+    ours = sign_smime(doc, cert, key)
+    reference = (pkcs7.PKCS7SignatureBuilder().set_data(doc).add_signer(cert, key, hashes.SHA256())
+                 .sign(serialization.Encoding.SMIME, [pkcs7.PKCS7Options.Text, pkcs7.PKCS7Options.DetachedSignature]))
+    assert _normalised(ours) == _normalised(reference)
+    signed = TEXT_HEADER + canonical_text(doc)
+    assert hashlib.sha256(signed).digest() in _signature_der(ours)  # the messageDigest attribute
+    assert hashlib.sha256(signed).digest() in _signature_der(reference)
+    assert verify_smime(ours, ca_path, at=fixed_now) == doc.replace(b"\r\n", b"\n")
+
+
+def test_signature_part_is_a_detached_signed_data_by_the_signer(tmp_path: Path, fixed_now: dt.datetime) -> None:
+    cert, key, _ = _ca(tmp_path, fixed_now)
+    der = _signature_der(sign_smime(DOC, cert, key))
+    assert pkcs7.load_der_pkcs7_certificates(der) == [cert]
+    assert DOC.replace(b"\n", b"\r\n") not in der  # detached: the text is not inside

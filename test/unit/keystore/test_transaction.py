@@ -10,6 +10,7 @@ import pytest
 
 from cobot_security import atomic
 from cobot_security.errors import KeystoreError
+from cobot_security.keystore import issuing as issuing_module
 from cobot_security.keystore import rotation as rotation_module
 from cobot_security.keystore import transaction as transaction_module
 from cobot_security.keystore.enclaves import issue_material
@@ -82,7 +83,7 @@ def _fail_create_on_second(monkeypatch: pytest.MonkeyPatch) -> None:
             raise KeystoreError(enclave.path, "injected failure")
         return issue_material(enclave, policy, now, ca)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(rotation_module, "issue_material", failing)
+    monkeypatch.setattr(issuing_module, "issue_material", failing)
 
 
 def _fail_swap_on_second(monkeypatch: pytest.MonkeyPatch) -> None:

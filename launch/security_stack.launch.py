@@ -1,7 +1,7 @@
 """The cobot_security stack: health_reporter, supervisor and keystore_manager, each in its enclave.
 
 Wiring only (launch arguments → node parameters); defaults and enclaves come from
-cobot_security.launch_support.  ``ros2 launch cobot_security security_stack.launch.py
+cobot_security.launch_plan.  ``ros2 launch cobot_security security_stack.launch.py
 keystore:=/etc/cell/keystore policy:=/etc/cell/workcell.yaml domain_id:=42``
 """
 
@@ -11,7 +11,7 @@ from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from cobot_security.launch_support import STACK_NODES, stack_defaults
+from cobot_security.launch_plan import STACK_NODES, stack_defaults
 from launch import LaunchDescription
 
 ARGUMENTS = {

@@ -27,23 +27,20 @@ from cobot_security.keystore.evidence import record_verify_result
 from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.keystore.revocation import refresh_crl, revoke_enclave
 from cobot_security.keystore.store import Keystore, init_keystore
-from cobot_security.launch_support import (
-    demo_node_entries,
-    restart_requests,
-    secure_node_spec,
-)
+from cobot_security.launch_plan.cell import demo_node_entries
+from cobot_security.launch_plan.node_spec import secure_node_spec
 from cobot_security.middleware.zenoh_render import default_zenoh_dir, render_zenoh
+from cobot_security.nodes.demo_monitor import DemoMonitor
 from cobot_security.policy.load import load_policy
 from cobot_security.policy.model import ZENOH, WorkcellPolicy
 from cobot_security.posture.report import render_html, render_report, report_from_dict
 from cobot_security.resources import shipped_file
-from cobot_security.status import Level
 
 NODE_MODULES = {
     "health_reporter": "cobot_security.nodes.health_reporter",
     "supervisor": "cobot_security.nodes.supervisor",
     "keystore_manager": "cobot_security.nodes.keystore_manager",
-    "demo_node": "cobot_security.demo_nodes",
+    "demo_node": "cobot_security.nodes.demo_node",
 }
 ROTATED_ENCLAVE = "/cell/gripper"
 REVOKED_ENCLAVE = "/cell/mes_bridge"
@@ -108,88 +105,6 @@ class _Printer:
             if self.config.live:
                 self.out.write(f"\nwatch: {step.watch}\n")
             self.out.flush()
-
-
-class _Monitor:
-    """The demo's own rclpy node: posture and alerts in, restart requests out, service calls."""
-
-    def __init__(self, on_restart: Callable[[str, str], None]) -> None:
-        import rclpy
-        from diagnostic_msgs.msg import DiagnosticArray
-        from rclpy.executors import SingleThreadedExecutor
-        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-        from std_srvs.srv import Trigger
-
-        self._rclpy = rclpy
-        self._trigger = Trigger
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        # A hidden name (leading underscore), like ros2cli's daemon: not a cell node, not reported.
-        self.node = rclpy.create_node("_demo_console", context=self.context)
-        self.view = PostureView()
-        self.lock = threading.Lock()
-        self._on_restart = on_restart
-        self._seen_restarts: set[tuple[str, str]] = set()
-        latched = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE,
-                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        self.node.create_subscription(DiagnosticArray, "/cobot_security/posture", self._on_posture, 10)
-        self.node.create_subscription(DiagnosticArray, "/cobot_security/alerts", self._on_alerts, latched)
-        self.node.create_subscription(DiagnosticArray, "/cobot_security/health", self._on_health, 50)
-        self.rotate_due: object = self.node.create_client(Trigger, "/keystore_manager/rotate_due")
-        self.get_report: object = self.node.create_client(Trigger, "/supervisor/get_report")
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self.thread.start()
-
-    def _on_posture(self, msg: object) -> None:
-        with self.lock:
-            for status in msg.status:  # type: ignore[attr-defined]
-                level = Level(status.level[0]) if status.level and status.level[0] <= 3 else Level.ERROR
-                if status.name == "cobot_security/posture":
-                    values = {kv.key: kv.value for kv in status.values}
-                    self.view.score = int(values.get("score", "0") or 0)
-                    self.view.overall = level
-                elif status.name.startswith("cobot_security/posture/"):
-                    self.view.update_control(status.name.rsplit("/", 1)[1], level, status.message)
-
-    def _on_alerts(self, msg: object) -> None:
-        with self.lock:
-            for status in msg.status:  # type: ignore[attr-defined]
-                level = Level(status.level[0]) if status.level and status.level[0] <= 3 else Level.ERROR
-                control = status.name.rsplit("/", 1)[1]
-                self.view.add_alert(f"{utc_now().strftime('%H:%M:%S')} {control} -> {level.name}")
-
-    def _on_health(self, msg: object) -> None:
-        entries = [(s.name, {kv.key: kv.value for kv in s.values}, s.message)
-                   for s in msg.status]  # type: ignore[attr-defined]
-        for request in restart_requests(entries):
-            key = (request.enclave, request.token)
-            if key not in self._seen_restarts:
-                self._seen_restarts.add(key)
-                self._on_restart(request.enclave, request.token)
-
-    def call(self, client: object, timeout_s: float = 20.0) -> str | None:
-        """Call a std_srvs/Trigger service; its message, or None when it did not answer."""
-        if not client.wait_for_service(timeout_sec=timeout_s):  # type: ignore[attr-defined]
-            return None
-        future = client.call_async(self._trigger.Request())  # type: ignore[attr-defined]
-        done = threading.Event()
-        future.add_done_callback(lambda _f: done.set())
-        if not done.wait(timeout_s):
-            return None
-        result = future.result()
-        return result.message if result is not None else None
-
-    def snapshot(self) -> PostureView:
-        with self.lock:
-            view = PostureView(dict(self.view.rows), self.view.score, self.view.overall, list(self.view.alerts))
-        return view
-
-    def close(self) -> None:
-        self.executor.shutdown(timeout_sec=2.0)
-        self.node.destroy_node()
-        self._rclpy.try_shutdown(context=self.context)
 
 
 def _print_verify(report: VerifyReport, printer: _Printer) -> None:
@@ -266,7 +181,7 @@ def run_demo(config: DemoConfig, out: TextIO = sys.stdout) -> DemoOutcome:
                 outcome.restarts.append(entry.fqn)
                 note(f"rolling restart: {entry.fqn} restarted to load the new certificate of {enclave}")
 
-    monitor: _Monitor | None = None
+    monitor: DemoMonitor | None = None
     previous_handler = signal.signal(signal.SIGTERM, _interrupt)
     try:
         printer.say(f"[3/4] starting the security stack and the example cell on ROS_DOMAIN_ID={domain} ...")
@@ -275,7 +190,7 @@ def run_demo(config: DemoConfig, out: TextIO = sys.stdout) -> DemoOutcome:
                     "DDS Security, and the posture shows it")
         # The demo's own node joins the same domain, on loopback only, like its children.
         os.environ.update(ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
-        monitor = _Monitor(on_restart)
+        monitor = DemoMonitor(on_restart)
         printer.say("[4/4] scenario (the posture table follows the supervisor live):")
         _play(config, policy, keystore, group, monitor, printer, note, started, env)
         outcome.reports = _write_reports(config, monitor, outcome, printer)
@@ -320,7 +235,7 @@ def _start_cell(config: DemoConfig, policy: WorkcellPolicy, keystore: Path, grou
         group.start(entry.fqn, argv, dict(env, **spec.env))
 
 
-def _play(config: DemoConfig, policy: WorkcellPolicy, keystore: Path, group: ProcessGroup, monitor: _Monitor,
+def _play(config: DemoConfig, policy: WorkcellPolicy, keystore: Path, group: ProcessGroup, monitor: DemoMonitor,
           printer: _Printer, note: Callable[[str], None], started: float, env: dict[str, str]) -> None:
     """Walk the scenario steps on the clock, redrawing the table."""
     done: set[str] = set()
@@ -349,7 +264,7 @@ def _current(done: set[str]) -> Step:
     return [s for s in STEPS if s.key in done][-1] if done else STEPS[0]
 
 
-def _act(step: Step, policy: WorkcellPolicy, keystore: Path, group: ProcessGroup, monitor: _Monitor,
+def _act(step: Step, policy: WorkcellPolicy, keystore: Path, group: ProcessGroup, monitor: DemoMonitor,
          note: Callable[[str], None], env: dict[str, str]) -> None:
     """Do what a step does to the cell."""
     if step.key == "renewal_window":
@@ -377,7 +292,7 @@ def _act(step: Step, policy: WorkcellPolicy, keystore: Path, group: ProcessGroup
         note(f"appended a comment to {path.relative_to(keystore)}")
 
 
-def _write_reports(config: DemoConfig, monitor: _Monitor, outcome: DemoOutcome, printer: _Printer) -> dict[str, Path]:
+def _write_reports(config: DemoConfig, monitor: DemoMonitor, outcome: DemoOutcome, printer: _Printer) -> dict[str, Path]:
     """Fetch the supervisor's report and write it as JSON, Markdown and HTML."""
     answer = monitor.call(monitor.get_report)
     if answer is None:

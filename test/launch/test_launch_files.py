@@ -17,12 +17,12 @@ launch_ros = pytest.importorskip("launch_ros.actions", reason="launch_ros is not
 
 from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
 
-from cobot_security.launch_helpers import (  # noqa: E402
+from cobot_security.launch_integration import (  # noqa: E402
     secure_node,
     security_environment_actions,
     workcell_demo_actions,
 )
-from cobot_security.launch_support import NodeNotInPolicyError  # noqa: E402
+from cobot_security.launch_plan import NodeNotInPolicyError  # noqa: E402
 
 pytestmark = pytest.mark.launch
 

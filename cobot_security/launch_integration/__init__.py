@@ -9,6 +9,8 @@ launch file::
 
 from __future__ import annotations
 
+from cobot_security.launch_integration.preflight import check_install, check_security
+from cobot_security.launch_integration.required_nodes import RequiredNodes
 from cobot_security.launch_integration.rolling_restart import HEALTH_TOPIC, RollingRestart
 from cobot_security.launch_integration.secure_node import secure_node
 from cobot_security.launch_integration.security_environment import security_environment_actions
@@ -16,7 +18,10 @@ from cobot_security.launch_integration.workcell_demo import workcell_demo_action
 
 __all__ = [
     "HEALTH_TOPIC",
+    "RequiredNodes",
     "RollingRestart",
+    "check_install",
+    "check_security",
     "secure_node",
     "security_environment_actions",
     "workcell_demo_actions",

@@ -9,6 +9,7 @@ from launch.launch_context import LaunchContext
 from launch_ros.actions import Node
 
 from cobot_security.launch_integration.arguments import config_bool, config_path, config_text
+from cobot_security.launch_integration.required_nodes import RequiredNodes
 from cobot_security.launch_integration.rolling_restart import RollingRestart
 from cobot_security.launch_integration.secure_node import PACKAGE, secure_node
 from cobot_security.launch_plan.cell import DemoNodeEntry, demo_node_entries
@@ -44,4 +45,6 @@ def workcell_demo_actions(context: LaunchContext) -> list[Action]:
 
     if config_bool(context, "rolling_restart"):
         return [RollingRestart(policy_path, factories).action()]
-    return [factory() for factory in factories.values()]
+    required = RequiredNodes()
+    nodes = [factory() for factory in factories.values()]
+    return [entity for node in nodes for entity in (node, required.watch(node))]

@@ -8,7 +8,14 @@ out live in the adapter package :mod:`cobot_security.launch_integration`.
 from __future__ import annotations
 
 from cobot_security.launch_plan.arguments import parse_launch_bool, stack_defaults
-from cobot_security.launch_plan.cell import STACK_NODES, STACK_TOPIC_PREFIXES, DemoNodeEntry, demo_node_entries, is_stack_topic
+from cobot_security.launch_plan.cell import (
+    LAUNCH_LISTENER,
+    STACK_NODES,
+    STACK_TOPIC_PREFIXES,
+    DemoNodeEntry,
+    demo_node_entries,
+    is_stack_topic,
+)
 from cobot_security.launch_plan.node_spec import (
     ENV_ENABLE,
     ENV_KEYSTORE,
@@ -33,6 +40,7 @@ __all__ = [
     "ENV_ENABLE",
     "ENV_KEYSTORE",
     "ENV_STRATEGY",
+    "LAUNCH_LISTENER",
     "RESTART_CHECK",
     "STACK_NODES",
     "STACK_TOPIC_PREFIXES",

@@ -12,6 +12,7 @@ from cobot_security.launch_plan.node_spec import node_fqn
 from cobot_security.policy.model import NodeGrants, WorkcellPolicy
 
 __all__ = [
+    "LAUNCH_LISTENER",
     "STACK_NODES",
     "STACK_TOPIC_PREFIXES",
     "DemoNodeEntry",
@@ -25,6 +26,9 @@ STACK_NODES: Mapping[str, str] = {
     "/supervisor": "/cobot_security/supervisor",
     "/keystore_manager": "/cobot_security/keystore_manager",
 }
+#: The rolling restart's listener inside the launch process: a declared participant of the cell,
+#: never an unknown node (node FQN → enclave; policies/workcell.yaml grants it the health topic).
+LAUNCH_LISTENER: Mapping[str, str] = {"/launch_listener": "/cobot_security/launch_listener"}
 #: Topics the stack carries as diagnostic_msgs/DiagnosticArray; demo nodes use that type on them
 #: (and never publish there), std_msgs/String everywhere else.
 STACK_TOPIC_PREFIXES: tuple[str, ...] = ("/cobot_security/", "/diagnostics")
@@ -66,7 +70,7 @@ def _resolved(node: NodeGrants, names: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def demo_node_entries(policy: WorkcellPolicy) -> list[DemoNodeEntry]:
-    """Every policy node except the package's own (:data:`STACK_NODES`), in policy order.
+    """Every policy node except the package's own (:data:`STACK_NODES`, :data:`LAUNCH_LISTENER`), in policy order.
 
     Names are resolved to absolute names; the demo node creates exactly these endpoints (its
     topics typed as :func:`is_stack_topic` says), so the running cell uses every grant of its
@@ -75,7 +79,7 @@ def demo_node_entries(policy: WorkcellPolicy) -> list[DemoNodeEntry]:
     entries = []
     for enclave in policy.enclaves:
         for node in enclave.nodes:
-            if node.fqn in STACK_NODES:
+            if node.fqn in STACK_NODES or node.fqn in LAUNCH_LISTENER:
                 continue
             entries.append(DemoNodeEntry(
                 name=node.name,

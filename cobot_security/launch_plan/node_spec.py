@@ -31,8 +31,9 @@ ENV_STRATEGY = "ROS_SECURITY_STRATEGY"
 ENV_KEYSTORE = "ROS_SECURITY_KEYSTORE"
 #: Warning carried by every spec built with ``unsafe_no_security=True``.
 UNSAFE_WARNING = (
-    "unsafe_no_security: {fqn} runs WITHOUT DDS Security (ROS_SECURITY_ENABLE not set); "
-    "its enclave {enclave} is passed but not enforced - for demos on an rmw without DDS Security only"
+    "unsafe_no_security: {fqn} runs WITHOUT DDS Security (ROS_SECURITY_ENABLE=false, whatever the "
+    "environment says); its enclave {enclave} is passed but not enforced - for demos on an rmw "
+    "without DDS Security only"
 )
 
 
@@ -75,10 +76,12 @@ def node_fqn(name: str, namespace: str = "/") -> str:
 def security_environment(keystore: Path, *, unsafe_no_security: bool = False) -> dict[str, str]:
     """The ``ROS_SECURITY_*`` variables for nodes using ``keystore`` (Enforce: no silent fallback).
 
-    With ``unsafe_no_security`` only the keystore is named, so rmw starts unsecured.
+    With ``unsafe_no_security`` security is switched off explicitly (``ROS_SECURITY_ENABLE=false``;
+    rcl enables it only for ``true``), so that a ``ROS_SECURITY_ENABLE=true`` the shell exports
+    cannot switch it back on for the node.
     """
     if unsafe_no_security:
-        return {ENV_KEYSTORE: str(keystore)}
+        return {ENV_ENABLE: "false", ENV_KEYSTORE: str(keystore)}
     return {ENV_ENABLE: "true", ENV_STRATEGY: "Enforce", ENV_KEYSTORE: str(keystore)}
 
 
@@ -104,7 +107,7 @@ def secure_node_spec(
 ) -> SecuredNodeSpec:
     """The enclave arguments and environment of node ``<namespace>/<name>`` under ``policy``.
 
-    ``unsafe_no_security`` keeps the ``--enclave`` argument but leaves DDS Security off, and
+    ``unsafe_no_security`` keeps the ``--enclave`` argument but switches DDS Security off, and
     says so in :attr:`SecuredNodeSpec.warning` (for the PyPI-wheel demo, whose Fast DDS has no
     DDS Security).
 

@@ -84,6 +84,8 @@ def create_demo_node(node_name: str = "demo_node", **kwargs: Any) -> Any:
         node.create_subscription(DiagnosticArray if is_stack_topic(topic) else String, topic, listener(topic), 10)
     _add_services_and_actions(node)
     node.create_timer(float(period), tick)
+    # A line a launch log can order against other processes' lines (the rolling restart test does).
+    node.get_logger().info(f"ready: publishing {len(publishers)} topic(s) every {float(period)} s")
     return node
 
 

@@ -292,7 +292,8 @@ def _act(step: Step, policy: WorkcellPolicy, keystore: Path, group: ProcessGroup
         note(f"appended a comment to {path.relative_to(keystore)}")
 
 
-def _write_reports(config: DemoConfig, monitor: DemoMonitor, outcome: DemoOutcome, printer: _Printer) -> dict[str, Path]:
+def _write_reports(config: DemoConfig, monitor: DemoMonitor, outcome: DemoOutcome,
+                   printer: _Printer) -> dict[str, Path]:
     """Fetch the supervisor's report and write it as JSON, Markdown and HTML."""
     answer = monitor.call(monitor.get_report)
     if answer is None:

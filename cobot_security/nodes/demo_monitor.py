@@ -27,7 +27,8 @@ __all__ = ["DemoMonitor"]
 
 def _level(status: Any) -> Level:
     """A status's level; anything but OK..STALE counts as ERROR (fail closed)."""
-    return byte_to_level(status.level) or Level.ERROR
+    level = byte_to_level(status.level)
+    return Level.ERROR if level is None else level
 
 
 class DemoMonitor:

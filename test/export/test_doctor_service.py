@@ -91,4 +91,5 @@ def test_plugin_classes_with_a_fed_report(monkeypatch: pytest.MonkeyPatch) -> No
     out = doctor_plugin.CobotPostureReport().report()
     assert out.name == "COBOT SECURITY POSTURE"
     assert ("cert_lifetime", "ERROR (critical)") in out.items
-    assert doctor_plugin.CobotPostureCheck().category() == doctor_plugin.CobotPostureReport().category() == "cobot_security"
+    check, report_plugin = doctor_plugin.CobotPostureCheck(), doctor_plugin.CobotPostureReport()
+    assert check.category() == report_plugin.category() == "cobot_security"

@@ -38,7 +38,8 @@ pytestmark = [pytest.mark.launch, pytest.mark.ros]
 REPO = Path(__file__).resolve().parents[2]
 RUNNER = Path(__file__).resolve().parent / "ros2_launch.py"
 WORKCELL = REPO / "policies" / "workcell.yaml"
-SECURITY_VARS = ("ROS_SECURITY_ENABLE", "ROS_SECURITY_STRATEGY", "ROS_SECURITY_KEYSTORE", "ROS_SECURITY_ENCLAVE_OVERRIDE")
+SECURITY_VARS = (
+    "ROS_SECURITY_ENABLE", "ROS_SECURITY_STRATEGY", "ROS_SECURITY_KEYSTORE", "ROS_SECURITY_ENCLAVE_OVERRIDE")
 
 
 class Launch:

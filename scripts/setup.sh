@@ -14,7 +14,8 @@ PYTHON=${PYTHON:-python3}
 say() { printf '[setup] %s\n' "$*" >&2; }
 
 # --- 1. Debian packages -------------------------------------------------------------------------
-APT_PKGS=(cyclonedds-dev libfastrtps-dev g++ openssl gcc python3-dev python3-venv iproute2 nftables rsyslog)
+# chromium: the HTML report is checked in a real headless browser (test/demo/test_report_browser.py).
+APT_PKGS=(cyclonedds-dev libfastrtps-dev g++ openssl gcc python3-dev python3-venv iproute2 nftables rsyslog chromium)
 missing=()
 for pkg in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -5,9 +5,10 @@ by the package's core and nodes."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
-import json
 import os
+import re
 import shutil
 import signal
 import sys
@@ -21,8 +22,11 @@ from typing import TextIO
 from cobot_security.clock import utc_now
 from cobot_security.dds.verify import VerifyReport, verify_keystore
 from cobot_security.demo.console import PostureView, render_view
+from cobot_security.demo.evidence import gather_evidence
 from cobot_security.demo.processes import ProcessGroup
+from cobot_security.demo.reports import write_reports
 from cobot_security.demo.scenario import STEPS, Step
+from cobot_security.errors import InputError
 from cobot_security.keystore.evidence import record_verify_result
 from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.keystore.revocation import refresh_crl, revoke_enclave
@@ -33,7 +37,7 @@ from cobot_security.middleware.zenoh_render import default_zenoh_dir, render_zen
 from cobot_security.nodes.demo_monitor import DemoMonitor
 from cobot_security.policy.load import load_policy
 from cobot_security.policy.model import ZENOH, WorkcellPolicy
-from cobot_security.posture.report import render_html, render_report, report_from_dict
+from cobot_security.posture.catalog import load_controls
 from cobot_security.resources import shipped_file
 
 NODE_MODULES = {
@@ -70,6 +74,12 @@ class DemoOutcome:
     reports: dict[str, Path] = field(default_factory=dict)
     timeline: list[str] = field(default_factory=list)
     restarts: list[str] = field(default_factory=list)
+    #: (seconds since the scenario started, score) every second: the report's score chart.
+    scores: list[tuple[float, int]] = field(default_factory=list)
+    #: (seconds since the scenario started, step title) when each step began.
+    events: list[tuple[float, str]] = field(default_factory=list)
+    #: One entry per step when it ended: key, title, start, score and every control's level.
+    steps: list[dict[str, object]] = field(default_factory=list)
 
 
 def executable(name: str) -> list[str]:
@@ -116,14 +126,14 @@ def _print_verify(report: VerifyReport, printer: _Printer) -> None:
 def prepare_keystore(config: DemoConfig, policy: WorkcellPolicy, printer: _Printer) -> VerifyReport:
     """Create the keystore if needed and prove it on every middleware the policy names."""
     if not (config.keystore / "enclaves").is_dir():
-        printer.say(f"[1/4] creating keystore {config.keystore} from {config.policy_path} ...")
+        printer.say(f"[1/5] creating keystore {config.keystore} from {config.policy_path} ...")
         init_keystore(config.keystore, policy, utc_now())
     else:
-        printer.say(f"[1/4] using keystore {config.keystore}")
+        printer.say(f"[1/5] using keystore {config.keystore}")
         if refresh_crl(Keystore.open(config.keystore), utc_now(), policy):
             printer.say("      its CRL was due and has been re-issued (as keystore_manager would)")
     names = ", ".join(policy.middlewares)
-    printer.say(f"[2/4] proving enforcement on {names} (one participant or session per enclave) ...")
+    printer.say(f"[2/5] proving enforcement on {names} (one participant or session per enclave) ...")
     reports = []
     for middleware in policy.middlewares:
         if middleware == ZENOH:
@@ -147,6 +157,45 @@ def _scenario_keystore(config: DemoConfig) -> Path:
     return target
 
 
+def _with_scenario_policy(config: DemoConfig) -> DemoConfig:
+    """With a ``--domain-id`` the policy does not name, run on a copy of the policy that names it.
+
+    The health reporter compares ROS_DOMAIN_ID with the policy (discovery exposure), and verify runs
+    on the policy's domain: both then use the demo's domain.
+
+    :raises InputError: the policy has no one-line ``domain_ids: [...]`` to replace.
+    """
+    policy = load_policy(config.policy_path)
+    if config.domain_id is None or config.domain_id in policy.domain_ids:
+        return config
+    text = config.policy_path.read_text(encoding="utf-8")
+    changed, count = re.subn(r"^domain_ids:.*$", f"domain_ids: [{config.domain_id}]  # cobot-security demo --domain-id",
+                             text, flags=re.M)
+    if count != 1:
+        raise InputError(config.policy_path, "domain_ids", "one line 'domain_ids: [...]' for --domain-id to replace",
+                         f"{count} such lines")
+    target = config.work_dir / "scenario-policy.yaml"
+    target.write_text(changed, encoding="utf-8")
+    return dataclasses.replace(config, policy_path=target)
+
+
+def _wait_for_posture(monitor: DemoMonitor, controls: int, timeout_s: float = 45.0) -> None:
+    """Until the supervisor has published every control and its score held for 2 s (bounded).
+
+    The healthy step then starts from a settled table, not from the first evaluations that ran
+    before every reporter had been heard.
+    """
+    deadline = time.monotonic() + timeout_s
+    held: tuple[int | None, float] = (None, time.monotonic())
+    while time.monotonic() < deadline:
+        view = monitor.snapshot()
+        if view.score is None or len(view.rows) < controls or view.score != held[0]:
+            held = (view.score, time.monotonic())
+        elif time.monotonic() - held[1] >= 2.0:
+            return
+        time.sleep(0.2)  # the monitor's callbacks fill the view; nothing to wait on but the clock
+
+
 def _interrupt(signum: int, frame: object) -> None:
     """SIGTERM behaves like Ctrl-C: the demo stops every process it started."""
     raise KeyboardInterrupt
@@ -154,10 +203,11 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def run_demo(config: DemoConfig, out: TextIO = sys.stdout) -> DemoOutcome:
     """Run the whole demo; every process it started is stopped when it returns or is interrupted."""
+    config.work_dir.mkdir(parents=True, exist_ok=True)
+    config = _with_scenario_policy(config)
     printer = _Printer(out, config)
     policy = load_policy(config.policy_path)
     outcome = DemoOutcome()
-    config.work_dir.mkdir(parents=True, exist_ok=True)
     outcome.verify = prepare_keystore(config, policy, printer)
     keystore = _scenario_keystore(config)
     domain = config.domain_id if config.domain_id is not None else policy.domain_ids[0]
@@ -167,6 +217,7 @@ def run_demo(config: DemoConfig, out: TextIO = sys.stdout) -> DemoOutcome:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROS_SECURITY_")}
     env.update(ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
     started = time.monotonic()
+    attestations = shipped_file("policies/attestations.yaml")
 
     def note(text: str) -> None:
         stamp = f"t={time.monotonic() - started:5.1f}s"
@@ -184,16 +235,21 @@ def run_demo(config: DemoConfig, out: TextIO = sys.stdout) -> DemoOutcome:
     monitor: DemoMonitor | None = None
     previous_handler = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        printer.say(f"[3/4] starting the security stack and the example cell on ROS_DOMAIN_ID={domain} ...")
-        _start_cell(config, policy, keystore, group, env)
+        printer.say("[3/5] evidence for the healthy cell: demo attestations, network proof, scans ...")
+        attestations = gather_evidence(config.work_dir, policy, keystore, group, env, printer.say)
+        printer.say(f"[4/5] starting the security stack and the example cell on ROS_DOMAIN_ID={domain} ...")
+        _start_cell(config, policy, keystore, group, env, attestations)
         printer.say(f"      {len(group.processes)} processes; DDS Security is OFF for them: the PyPI rclpy has no "
                     "DDS Security, and the posture shows it")
         # The demo's own node joins the same domain, on loopback only, like its children.
         os.environ.update(ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
         monitor = DemoMonitor(on_restart)
-        printer.say("[4/4] scenario (the posture table follows the supervisor live):")
-        _play(config, policy, keystore, group, monitor, printer, note, started, env)
-        outcome.reports = _write_reports(config, monitor, outcome, printer)
+        _wait_for_posture(monitor, len(load_controls(shipped_file("policies/posture_controls.yaml")).controls))
+        printer.say("[5/5] scenario (the posture table follows the supervisor live):")
+        started = time.monotonic()
+        _play(config, policy, keystore, group, monitor, printer, note, started, env, outcome)
+        outcome.reports = write_reports(config.work_dir, monitor.call(monitor.get_report), outcome, policy,
+                                        keystore, printer.say)
         if config.keep_running:
             printer.say("keep running: Ctrl-C stops every process")
             while True:
@@ -211,13 +267,13 @@ def run_demo(config: DemoConfig, out: TextIO = sys.stdout) -> DemoOutcome:
 
 
 def _start_cell(config: DemoConfig, policy: WorkcellPolicy, keystore: Path, group: ProcessGroup,
-                env: dict[str, str]) -> None:
+                env: dict[str, str], attestations: Path) -> None:
     """The security stack and one demo node per cell node, each with its policy enclave."""
     common = ["-p", f"keystore:={keystore}", "-p", f"policy:={config.policy_path}"]
     stack = {
         "health_reporter": ["-p", "period_s:=1.0"],
         "supervisor": ["-p", f"controls:={shipped_file('policies/posture_controls.yaml')}",
-                       "-p", f"attestations:={shipped_file('policies/attestations.yaml')}",
+                       "-p", f"attestations:={attestations}",
                        "-p", "period_s:=1.0", "-p", "stale_after_s:=4.0"],
         "keystore_manager": ["-p", "check_period_s:=2.0"],
     }
@@ -235,27 +291,47 @@ def _start_cell(config: DemoConfig, policy: WorkcellPolicy, keystore: Path, grou
         group.start(entry.fqn, argv, dict(env, **spec.env))
 
 
+def _record_step(outcome: DemoOutcome, step: Step, view: PostureView, elapsed: float) -> None:
+    """What ``step`` left behind, just before the next step acts (the report and the e2e test read it)."""
+    started = next((when for when, title in reversed(outcome.events) if title == step.title), 0.0)
+    outcome.steps.append({
+        "key": step.key, "title": step.title, "turns_red": list(step.turns_red),
+        "started_s": started, "ended_s": round(elapsed, 1),
+        "score": view.score, "levels": {control: row.level.name for control, row in sorted(view.rows.items())},
+        "reasons": {control: row.message for control, row in sorted(view.rows.items())},
+    })
+
+
 def _play(config: DemoConfig, policy: WorkcellPolicy, keystore: Path, group: ProcessGroup, monitor: DemoMonitor,
-          printer: _Printer, note: Callable[[str], None], started: float, env: dict[str, str]) -> None:
-    """Walk the scenario steps on the clock, redrawing the table."""
+          printer: _Printer, note: Callable[[str], None], started: float, env: dict[str, str],
+          outcome: DemoOutcome) -> None:
+    """Walk the scenario steps on the clock, redrawing the table and sampling the score."""
     done: set[str] = set()
-    last_redraw = 0.0
+    last_redraw = last_sample = -1.0
     while True:
         elapsed = time.monotonic() - started
         fraction = min(1.0, elapsed / config.duration_s)
+        view = monitor.snapshot()
+        if elapsed - last_sample >= 1.0 and view.score is not None:
+            outcome.scores.append((round(elapsed, 1), view.score))
+            last_sample = elapsed
         for step in STEPS:
             if fraction >= step.at and step.key not in done:
-                if done and not config.live:
-                    # Show what the previous step did before the next one acts.
-                    printer.table(monitor.snapshot(), _current(done), elapsed)
+                if done:
+                    _record_step(outcome, _current(done), view, elapsed)
+                    if not config.live:
+                        # Show what the previous step did before the next one acts.
+                        printer.table(view, _current(done), elapsed)
                 done.add(step.key)
+                outcome.events.append((round(elapsed, 1), step.title))
                 note(f"step: {step.title} — watch: {step.watch}")
                 _act(step, policy, keystore, group, monitor, note, env)
         if config.live and elapsed - last_redraw >= 1.0:
             printer.table(monitor.snapshot(), _current(done), elapsed)
             last_redraw = elapsed
         if fraction >= 1.0:
-            printer.table(monitor.snapshot(), STEPS[-1], elapsed)
+            _record_step(outcome, STEPS[-1], view, elapsed)
+            printer.table(view, STEPS[-1], elapsed)
             return
         time.sleep(0.2)
 
@@ -290,31 +366,3 @@ def _act(step: Step, policy: WorkcellPolicy, keystore: Path, group: ProcessGroup
         with path.open("ab") as handle:
             handle.write(b"<!-- tampered -->\n")
         note(f"appended a comment to {path.relative_to(keystore)}")
-
-
-def _write_reports(config: DemoConfig, monitor: DemoMonitor, outcome: DemoOutcome,
-                   printer: _Printer) -> dict[str, Path]:
-    """Fetch the supervisor's report and write it as JSON, Markdown and HTML."""
-    answer = monitor.call(monitor.get_report)
-    if answer is None:
-        printer.say("the supervisor did not answer /supervisor/get_report: no report written")
-        return {}
-    body = json.loads(answer)
-    report = report_from_dict(body)
-    paths = {
-        "json": config.work_dir / "posture.json",
-        "markdown": config.work_dir / "posture.md",
-        "html": config.work_dir / "posture.html",
-    }
-    body["scenario"] = outcome.timeline
-    paths["json"].write_text(json.dumps(body, indent=2) + "\n")
-    paths["markdown"].write_text(render_report(report, "markdown") + "\n## Scenario\n\n"
-                                 + "".join(f"1. {line}\n" for line in outcome.timeline))
-    paths["html"].write_text(render_html(report, "Secure-workcell demo: cell security posture",
-                                         tuple(outcome.timeline)))
-    printer.say("reports: " + ", ".join(str(p) for p in paths.values()))
-    incidents = body.get("incidents_open") or []
-    if incidents:
-        printer.say(f"the supervisor's playbooks opened {len(incidents)} incident(s): "
-                    f"cobot-security incident list --keystore {config.work_dir / 'scenario-keystore'}")
-    return paths

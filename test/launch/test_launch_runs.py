@@ -307,3 +307,30 @@ def test_rolling_restart_is_make_before_break_by_a_declared_listener(
                for s in graph_statuses), sorted({s.name for s in graph_statuses})
     assert not [s.message for s in graph_statuses if s.level == b"\x02"]
     assert launch.stop() == 0, launch.output()
+
+
+def test_a_replacement_that_never_appears_fails_the_rolling_restart_loudly(
+        start_launch: Callable[..., Launch], launch_env: dict[str, str], keystore: Path, graph: GraphWatch,
+        tmp_path: Path) -> None:
+    # The gripper runs with discovery off: its replacement can never be seen in the graph.
+    user_file = tmp_path / "restart.launch.py"
+    user_file.write_text(
+        "from launch import LaunchDescription\n"
+        "from cobot_security.launch_integration import RollingRestart, secure_node\n\n"
+        f"POLICY, KEYSTORE = {str(WORKCELL)!r}, {str(keystore)!r}\n\n\n"
+        "def generate_launch_description():\n"
+        "    gripper = lambda: secure_node(POLICY, KEYSTORE, 'cobot_security', 'demo_node', 'gripper', '/cell',\n"
+        "                                  unsafe_no_security=True, output='screen',\n"
+        "                                  additional_env={'ROS_AUTOMATIC_DISCOVERY_RANGE': 'OFF'})\n"
+        "    return LaunchDescription([RollingRestart(POLICY, {'/cell/gripper': gripper}, up_timeout_s=5.0).action()])\n")
+    launch = start_launch([str(user_file)], launch_env)
+    assert graph.wait_for(lambda: "/launch_listener" in graph.nodes(), 60), launch.output()
+    assert graph.wait_for(lambda: "[cell.gripper]: ready:" in launch.output(), 60), launch.output()
+    publisher = graph.node.create_publisher(DiagnosticArray, "/cobot_security/health", 10)
+    deadline = time.monotonic() + 60
+    while launch.proc.poll() is None and time.monotonic() < deadline:
+        publisher.publish(_restart_required("/cell/gripper", "2027-01-01T00:00:00Z"))
+        time.sleep(0.5)
+    assert launch.wait(30) == 1, launch.output()
+    assert ("rolling restart: /cell/gripper was restarted but its node did not appear in the graph within 5 s"
+            in launch.output()), launch.output()

@@ -14,6 +14,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
 from std_srvs.srv import Trigger
 
 from cobot_security.clock import utc_now
@@ -36,7 +37,9 @@ class DemoMonitor:
 
     def __init__(self, on_restart: Callable[[str, str], None]) -> None:
         self.context = rclpy.Context()
-        rclpy.init(context=self.context)
+        # No rclpy signal handlers: Ctrl-C must stay Python's KeyboardInterrupt in the demo's main
+        # thread, which stops every process the demo started (rclpy's handler would swallow it).
+        rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
         # A hidden name (leading underscore), like ros2cli's daemon: not a cell node, not reported.
         self.node = rclpy.create_node("_demo_console", context=self.context)
         self.view = PostureView()

@@ -59,7 +59,7 @@ def create_demo_node(node_name: str = "demo_node", **kwargs: Any) -> Any:
 
     :raises InputError: ``period_s`` is not a positive number.
     """
-    node = Node(node_name, **kwargs)
+    node: Any = Node(node_name, **kwargs)  # carries the demo's extra endpoint lists as attributes
     publish = _string_list(node, "publish")
     subscribe = _string_list(node, "subscribe")
     period: object = node.declare_parameter(

@@ -322,7 +322,8 @@ def test_a_replacement_that_never_appears_fails_the_rolling_restart_loudly(
         "    gripper = lambda: secure_node(POLICY, KEYSTORE, 'cobot_security', 'demo_node', 'gripper', '/cell',\n"
         "                                  unsafe_no_security=True, output='screen',\n"
         "                                  additional_env={'ROS_AUTOMATIC_DISCOVERY_RANGE': 'OFF'})\n"
-        "    return LaunchDescription([RollingRestart(POLICY, {'/cell/gripper': gripper}, up_timeout_s=5.0).action()])\n")
+        "    restart = RollingRestart(POLICY, {'/cell/gripper': gripper}, up_timeout_s=5.0)\n"
+        "    return LaunchDescription([restart.action()])\n")
     launch = start_launch([str(user_file)], launch_env)
     assert graph.wait_for(lambda: "/launch_listener" in graph.nodes(), 60), launch.output()
     assert graph.wait_for(lambda: "[cell.gripper]: ready:" in launch.output(), 60), launch.output()

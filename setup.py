@@ -32,15 +32,15 @@ setup(
             "cobot-security = cobot_security.cli.main:main",
             "health_reporter = cobot_security.nodes.health_reporter:main",
             "supervisor = cobot_security.nodes.supervisor:main",
-            "demo_node = cobot_security.demo_nodes:main",
+            "demo_node = cobot_security.nodes.demo_node:main",
             "keystore_manager = cobot_security.nodes.keystore_manager:main",
         ],
         # `ros2 doctor` / `ros2 doctor --report` show the cell's posture (docs/export.md).
         "ros2doctor.checks": [
-            "CobotPostureCheck = cobot_security.export.doctor:CobotPostureCheck",
+            "CobotPostureCheck = cobot_security.nodes.doctor_plugin:CobotPostureCheck",
         ],
         "ros2doctor.report": [
-            "CobotPostureReport = cobot_security.export.doctor:CobotPostureReport",
+            "CobotPostureReport = cobot_security.nodes.doctor_plugin:CobotPostureReport",
         ],
     },
 )

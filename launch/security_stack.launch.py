@@ -1,17 +1,19 @@
 """The cobot_security stack: health_reporter, supervisor and keystore_manager, each in its enclave.
 
 Wiring only (launch arguments → node parameters); defaults and enclaves come from
-cobot_security.launch_support.  ``ros2 launch cobot_security security_stack.launch.py
+cobot_security.launch_plan.  It first checks that the package can be launched by name here, and a
+stack node dying on its own fails the launch (exit 1).  ``ros2 launch cobot_security security_stack.launch.py
 keystore:=/etc/cell/keystore policy:=/etc/cell/workcell.yaml domain_id:=42``
 """
 
 import os
 
-from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from cobot_security.launch_support import STACK_NODES, stack_defaults
+from cobot_security.launch_integration import RequiredNodes, check_install
+from cobot_security.launch_plan import STACK_NODES, stack_defaults
 from launch import LaunchDescription
 
 ARGUMENTS = {
@@ -30,12 +32,14 @@ def generate_launch_description() -> LaunchDescription:
     defaults = stack_defaults(os.environ)
     params = {name: LaunchConfiguration(name) for name in
               ("keystore", "policy", "controls", "attestations", "period_s", "stale_after_s")}
+    required = RequiredNodes()
+    nodes = [Node(package="cobot_security", executable=fqn.lstrip("/"), name=fqn.lstrip("/"),
+                  namespace="/", parameters=[params], ros_arguments=["--enclave", enclave], output="screen")
+             for fqn, enclave in STACK_NODES.items()]
     return LaunchDescription([
         *(DeclareLaunchArgument(name, default_value=defaults[name], description=text)
           for name, text in ARGUMENTS.items()),
+        OpaqueFunction(function=check_install),
         SetEnvironmentVariable("ROS_DOMAIN_ID", LaunchConfiguration("domain_id")),
-        *(Node(package="cobot_security", executable=fqn.lstrip("/"), name=fqn.lstrip("/"),
-               namespace="/", parameters=[params], ros_arguments=["--enclave", enclave],
-               output="screen")
-          for fqn, enclave in STACK_NODES.items()),
+        *(entity for node in nodes for entity in (node, required.watch(node))),
     ])

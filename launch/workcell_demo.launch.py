@@ -1,8 +1,10 @@
 """The example cell: the security stack plus one demo_node per node of the policy's cell enclaves.
 
 Wiring only: which nodes, their enclaves, topics and environment are decided by
-cobot_security.launch_support (through cobot_security.launch_helpers).  ``secure:=false`` runs
-without DDS Security (unsafe_no_security, warned) for an rmw without it, e.g. the PyPI wheels.
+cobot_security.launch_plan (through cobot_security.launch_integration).  ``secure:=true`` (the
+default) first proves that this rmw can start a node with DDS Security and stops with one line if
+not; ``secure:=false`` runs without DDS Security (unsafe_no_security, warned) for an rmw without
+it, e.g. the PyPI wheels.
 """
 
 import os
@@ -12,8 +14,8 @@ from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, Opaq
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
 
-from cobot_security.launch_helpers import security_environment_actions, workcell_demo_actions
-from cobot_security.launch_support import stack_defaults
+from cobot_security.launch_integration import security_environment_actions, workcell_demo_actions
+from cobot_security.launch_plan import stack_defaults
 from launch import LaunchDescription
 
 STACK = str(Path(__file__).resolve().parent / "security_stack.launch.py")

@@ -14,7 +14,8 @@ PYTHON=${PYTHON:-python3}
 say() { printf '[setup] %s\n' "$*" >&2; }
 
 # --- 1. Debian packages -------------------------------------------------------------------------
-APT_PKGS=(cyclonedds-dev libfastrtps-dev g++ openssl gcc python3-dev python3-venv iproute2 nftables rsyslog)
+# chromium: the HTML report is checked in a real headless browser (test/demo/test_report_browser.py).
+APT_PKGS=(cyclonedds-dev libfastrtps-dev g++ openssl gcc python3-dev python3-venv iproute2 nftables rsyslog chromium)
 missing=()
 for pkg in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -83,4 +84,23 @@ fi
 
 # --- 5. Fast DDS proof agent (C++, cached under the venv by source hash) ------------------------------
 AGENT=$("$VENV/bin/python" -m cobot_security.dds.fastdds_build) || { say "building the Fast DDS agent failed"; exit 1; }
+
+# --- 6. ament layout in the venv, as colcon would install it ----------------------------------------
+# launch_ros finds executables by package name in <prefix>/lib/cobot_security and the launch files in
+# <prefix>/share/cobot_security; a pip install has neither. With AMENT_PREFIX_PATH naming the venv,
+# `ros2 launch cobot_security ...` and launch_ros' Node(package="cobot_security") work (docs/launch.md).
+INDEX=$VENV/share/ament_index/resource_index/packages
+mkdir -p "$INDEX" "$VENV/share/cobot_security" "$VENV/lib/cobot_security"
+[ -e "$INDEX/cobot_security" ] || : > "$INDEX/cobot_security"
+for dir in launch policies; do
+  # One link per file: `ros2 launch` finds launch files with os.walk, which does not enter linked dirs.
+  [ -L "$VENV/share/cobot_security/$dir" ] && rm "$VENV/share/cobot_security/$dir"
+  mkdir -p "$VENV/share/cobot_security/$dir"
+  for file in "$ROOT/$dir"/*; do ln -sf "$file" "$VENV/share/cobot_security/$dir/"; done
+done
+ln -sf "$ROOT/package.xml" "$VENV/share/cobot_security/package.xml"
+for exe in health_reporter supervisor keystore_manager demo_node cobot-security; do
+  ln -sf "$VENV/bin/$exe" "$VENV/lib/cobot_security/$exe"
+done
 say "ready: $VENV (cyclonedds $DDS_VERSION, plugins in $PLUGIN_DIR; Fast DDS agent $(basename "$AGENT"))"
+say "launch by package name: export AMENT_PREFIX_PATH=$VENV\${AMENT_PREFIX_PATH:+:\$AMENT_PREFIX_PATH}"

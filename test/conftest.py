@@ -20,12 +20,30 @@ def oracles_dir() -> Path:
     return Path(env) if env else REPO.parent / "shared" / "oracles" / "sros2"
 
 
+def _oracle_part(*parts: str) -> Path:
+    """``oracles_dir()/<parts>``; skipped where absent (a user's clone), failed in CI (``CI=true``)."""
+    path = oracles_dir().joinpath(*parts)
+    if not path.exists():
+        message = (f"sros2 oracle data not found at {path}: set COBOT_SECURITY_ORACLES to a folder "
+                   "laid out as README.md (Testing) says")
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message + " (CI=true: the oracle tests must run here)")
+        pytest.skip(message)
+    return path
+
+
 @pytest.fixture
 def oracles() -> Path:
-    """Path of the sros2 oracle folder (schemas, sample policies, generated example)."""
-    path = oracles_dir()
-    assert path.is_dir(), f"sros2 oracles not found at {path}; set COBOT_SECURITY_ORACLES"
-    return path
+    """The sros2 oracle folder: ``schemas/`` and ``test_policies/`` (from an sros2 source tree)."""
+    for part in ("schemas", "test_policies"):
+        _oracle_part(part)
+    return oracles_dir()
+
+
+@pytest.fixture
+def sros2_example() -> Path:
+    """``generated_example/`` of the oracle folder: a keystore written by sros2 itself."""
+    return _oracle_part("generated_example")
 
 
 @pytest.fixture

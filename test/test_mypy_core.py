@@ -1,6 +1,6 @@
 """Static typing: mypy finds no errors in the ROS-free core packages.
 
-The adapters (nodes/, cli/, demo/, launch helpers) depend on ROS type information that is not
+The adapters (nodes/, cli/, demo/, launch_integration/) depend on ROS type information that is not
 always installed, so only the pure core is held to a clean mypy run here.
 """
 
@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 #: The pure core: packages and modules that import no ROS, DDS or launch module.
 CORE = (
-    "policy", "keystore", "health", "posture", "network", "scan", "incident", "export",
+    "policy", "keystore", "health", "posture", "network", "scan", "incident", "export", "launch_plan",
     "yaml_source.py", "names.py", "status.py", "errors.py", "clock.py", "checks.py", "atomic.py",
 )
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from cobot_security.cli import options
 from cobot_security.cli.commands import command_help
-from cobot_security.demo.runner import DemoConfig, run_demo
 from cobot_security.errors import InputError
 
 
@@ -39,6 +38,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo; 0 when it ran end to end with a passing proof and a written report."""
+    # The demo is the only command that runs rclpy (through the nodes adapter): importing it here,
+    # not at the top, keeps `cobot-security` and its other commands free of ROS.
+    from cobot_security.demo.runner import DemoConfig, run_demo
+
     if args.duration < 20:
         raise InputError(None, "--duration", "at least 20 seconds (the scenario has six steps)", str(args.duration))
     tty = sys.stdout.isatty()

@@ -2,41 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
+from cobot_security.posture.view import PostureView
 from cobot_security.status import Level
 
 _COLOURS = {Level.OK: "\033[32m", Level.WARN: "\033[33m", Level.ERROR: "\033[31m", Level.STALE: "\033[90m"}
 _RESET = "\033[0m"
 _BOLD = "\033[1m"
-
-
-@dataclass
-class ControlRow:
-    """The latest posture status of one control as published by the supervisor."""
-
-    control: str
-    level: Level
-    message: str
-
-
-@dataclass
-class PostureView:
-    """What the demo knows of the posture: one row per control, the score, recent alerts."""
-
-    rows: dict[str, ControlRow] = field(default_factory=dict)
-    score: int | None = None
-    overall: Level | None = None
-    alerts: list[str] = field(default_factory=list)
-
-    def update_control(self, control: str, level: Level, message: str) -> None:
-        """Record the latest status of ``control``."""
-        self.rows[control] = ControlRow(control, level, message)
-
-    def add_alert(self, text: str, keep: int = 6) -> None:
-        """Remember an alert line (the newest ``keep``)."""
-        self.alerts.append(text)
-        del self.alerts[:-keep]
 
 
 def _level(level: Level, colour: bool) -> str:

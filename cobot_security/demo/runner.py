@@ -5,9 +5,10 @@ by the package's core and nodes."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
-import json
 import os
+import re
 import shutil
 import signal
 import sys
@@ -21,30 +22,31 @@ from typing import TextIO
 from cobot_security.clock import utc_now
 from cobot_security.dds.report_text import format_report
 from cobot_security.dds.verify import VerifyReport, verify_keystore
-from cobot_security.demo.console import PostureView, render_view
+from cobot_security.demo.console import render_view
+from cobot_security.demo.evidence import gather_evidence
 from cobot_security.demo.processes import ProcessGroup
+from cobot_security.demo.reports import write_reports
 from cobot_security.demo.scenario import STEPS, Step
+from cobot_security.errors import InputError
 from cobot_security.keystore.evidence import record_verify_result
 from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.keystore.revocation import refresh_crl, revoke_enclave
 from cobot_security.keystore.store import Keystore, init_keystore
-from cobot_security.launch_support import (
-    demo_node_entries,
-    restart_requests,
-    secure_node_spec,
-)
+from cobot_security.launch_plan.cell import demo_node_entries
+from cobot_security.launch_plan.node_spec import secure_node_spec
 from cobot_security.middleware.zenoh_render import default_zenoh_dir, render_zenoh
+from cobot_security.nodes.demo_monitor import DemoMonitor
 from cobot_security.policy.load import load_policy
 from cobot_security.policy.model import ZENOH, WorkcellPolicy
-from cobot_security.posture.report import render_html, render_report, report_from_dict
+from cobot_security.posture.catalog import load_controls
+from cobot_security.posture.view import PostureView
 from cobot_security.resources import shipped_file
-from cobot_security.status import Level
 
 NODE_MODULES = {
     "health_reporter": "cobot_security.nodes.health_reporter",
     "supervisor": "cobot_security.nodes.supervisor",
     "keystore_manager": "cobot_security.nodes.keystore_manager",
-    "demo_node": "cobot_security.demo_nodes",
+    "demo_node": "cobot_security.nodes.demo_node",
 }
 ROTATED_ENCLAVE = "/cell/gripper"
 REVOKED_ENCLAVE = "/cell/mes_bridge"
@@ -74,6 +76,12 @@ class DemoOutcome:
     reports: dict[str, Path] = field(default_factory=dict)
     timeline: list[str] = field(default_factory=list)
     restarts: list[str] = field(default_factory=list)
+    #: (seconds since the scenario started, score) every second: the report's score chart.
+    scores: list[tuple[float, int]] = field(default_factory=list)
+    #: (seconds since the scenario started, step title) when each step began.
+    events: list[tuple[float, str]] = field(default_factory=list)
+    #: One entry per step when it ended: key, title, start, score and every control's level.
+    steps: list[dict[str, object]] = field(default_factory=list)
 
 
 def executable(name: str) -> list[str]:
@@ -111,88 +119,6 @@ class _Printer:
             self.out.flush()
 
 
-class _Monitor:
-    """The demo's own rclpy node: posture and alerts in, restart requests out, service calls."""
-
-    def __init__(self, on_restart: Callable[[str, str], None]) -> None:
-        import rclpy
-        from diagnostic_msgs.msg import DiagnosticArray
-        from rclpy.executors import SingleThreadedExecutor
-        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-        from std_srvs.srv import Trigger
-
-        self._rclpy = rclpy
-        self._trigger = Trigger
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        # A hidden name (leading underscore), like ros2cli's daemon: not a cell node, not reported.
-        self.node = rclpy.create_node("_demo_console", context=self.context)
-        self.view = PostureView()
-        self.lock = threading.Lock()
-        self._on_restart = on_restart
-        self._seen_restarts: set[tuple[str, str]] = set()
-        latched = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE,
-                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        self.node.create_subscription(DiagnosticArray, "/cobot_security/posture", self._on_posture, 10)
-        self.node.create_subscription(DiagnosticArray, "/cobot_security/alerts", self._on_alerts, latched)
-        self.node.create_subscription(DiagnosticArray, "/cobot_security/health", self._on_health, 50)
-        self.rotate_due: object = self.node.create_client(Trigger, "/keystore_manager/rotate_due")
-        self.get_report: object = self.node.create_client(Trigger, "/supervisor/get_report")
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self.thread.start()
-
-    def _on_posture(self, msg: object) -> None:
-        with self.lock:
-            for status in msg.status:  # type: ignore[attr-defined]
-                level = Level(status.level[0]) if status.level and status.level[0] <= 3 else Level.ERROR
-                if status.name == "cobot_security/posture":
-                    values = {kv.key: kv.value for kv in status.values}
-                    self.view.score = int(values.get("score", "0") or 0)
-                    self.view.overall = level
-                elif status.name.startswith("cobot_security/posture/"):
-                    self.view.update_control(status.name.rsplit("/", 1)[1], level, status.message)
-
-    def _on_alerts(self, msg: object) -> None:
-        with self.lock:
-            for status in msg.status:  # type: ignore[attr-defined]
-                level = Level(status.level[0]) if status.level and status.level[0] <= 3 else Level.ERROR
-                control = status.name.rsplit("/", 1)[1]
-                self.view.add_alert(f"{utc_now().strftime('%H:%M:%S')} {control} -> {level.name}")
-
-    def _on_health(self, msg: object) -> None:
-        entries = [(s.name, {kv.key: kv.value for kv in s.values}, s.message)
-                   for s in msg.status]  # type: ignore[attr-defined]
-        for request in restart_requests(entries):
-            key = (request.enclave, request.token)
-            if key not in self._seen_restarts:
-                self._seen_restarts.add(key)
-                self._on_restart(request.enclave, request.token)
-
-    def call(self, client: object, timeout_s: float = 20.0) -> str | None:
-        """Call a std_srvs/Trigger service; its message, or None when it did not answer."""
-        if not client.wait_for_service(timeout_sec=timeout_s):  # type: ignore[attr-defined]
-            return None
-        future = client.call_async(self._trigger.Request())  # type: ignore[attr-defined]
-        done = threading.Event()
-        future.add_done_callback(lambda _f: done.set())
-        if not done.wait(timeout_s):
-            return None
-        result = future.result()
-        return result.message if result is not None else None
-
-    def snapshot(self) -> PostureView:
-        with self.lock:
-            view = PostureView(dict(self.view.rows), self.view.score, self.view.overall, list(self.view.alerts))
-        return view
-
-    def close(self) -> None:
-        self.executor.shutdown(timeout_sec=2.0)
-        self.node.destroy_node()
-        self._rclpy.try_shutdown(context=self.context)
-
-
 def _print_verify(report: VerifyReport, printer: _Printer) -> None:
     printer.say(format_report(report, colour=printer.config.colour))
 
@@ -200,14 +126,14 @@ def _print_verify(report: VerifyReport, printer: _Printer) -> None:
 def prepare_keystore(config: DemoConfig, policy: WorkcellPolicy, printer: _Printer) -> VerifyReport:
     """Create the keystore if needed and prove it on every middleware the policy names."""
     if not (config.keystore / "enclaves").is_dir():
-        printer.say(f"[1/4] creating keystore {config.keystore} from {config.policy_path} ...")
+        printer.say(f"[1/5] creating keystore {config.keystore} from {config.policy_path} ...")
         init_keystore(config.keystore, policy, utc_now())
     else:
-        printer.say(f"[1/4] using keystore {config.keystore}")
+        printer.say(f"[1/5] using keystore {config.keystore}")
         if refresh_crl(Keystore.open(config.keystore), utc_now(), policy):
             printer.say("      its CRL was due and has been re-issued (as keystore_manager would)")
     names = ", ".join(policy.middlewares)
-    printer.say(f"[2/4] proving enforcement on {names} (one participant or session per enclave) ...")
+    printer.say(f"[2/5] proving enforcement on {names} (one participant or session per enclave) ...")
     reports = []
     for middleware in policy.middlewares:
         if middleware == ZENOH:
@@ -231,6 +157,45 @@ def _scenario_keystore(config: DemoConfig) -> Path:
     return target
 
 
+def _with_scenario_policy(config: DemoConfig) -> DemoConfig:
+    """With a ``--domain-id`` the policy does not name, run on a copy of the policy that names it.
+
+    The health reporter compares ROS_DOMAIN_ID with the policy (discovery exposure), and verify runs
+    on the policy's domain: both then use the demo's domain.
+
+    :raises InputError: the policy has no one-line ``domain_ids: [...]`` to replace.
+    """
+    policy = load_policy(config.policy_path)
+    if config.domain_id is None or config.domain_id in policy.domain_ids:
+        return config
+    text = config.policy_path.read_text(encoding="utf-8")
+    changed, count = re.subn(r"^domain_ids:.*$", f"domain_ids: [{config.domain_id}]  # cobot-security demo --domain-id",
+                             text, flags=re.M)
+    if count != 1:
+        raise InputError(config.policy_path, "domain_ids", "one line 'domain_ids: [...]' for --domain-id to replace",
+                         f"{count} such lines")
+    target = config.work_dir / "scenario-policy.yaml"
+    target.write_text(changed, encoding="utf-8")
+    return dataclasses.replace(config, policy_path=target)
+
+
+def _wait_for_posture(monitor: DemoMonitor, controls: int, timeout_s: float = 45.0) -> None:
+    """Until the supervisor has published every control and its score held for 2 s (bounded).
+
+    The healthy step then starts from a settled table, not from the first evaluations that ran
+    before every reporter had been heard.
+    """
+    deadline = time.monotonic() + timeout_s
+    held: tuple[int | None, float] = (None, time.monotonic())
+    while time.monotonic() < deadline:
+        view = monitor.snapshot()
+        if view.score is None or len(view.rows) < controls or view.score != held[0]:
+            held = (view.score, time.monotonic())
+        elif time.monotonic() - held[1] >= 2.0:
+            return
+        time.sleep(0.2)  # the monitor's callbacks fill the view; nothing to wait on but the clock
+
+
 def _interrupt(signum: int, frame: object) -> None:
     """SIGTERM behaves like Ctrl-C: the demo stops every process it started."""
     raise KeyboardInterrupt
@@ -238,10 +203,11 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def run_demo(config: DemoConfig, out: TextIO = sys.stdout) -> DemoOutcome:
     """Run the whole demo; every process it started is stopped when it returns or is interrupted."""
+    config.work_dir.mkdir(parents=True, exist_ok=True)
+    config = _with_scenario_policy(config)
     printer = _Printer(out, config)
     policy = load_policy(config.policy_path)
     outcome = DemoOutcome()
-    config.work_dir.mkdir(parents=True, exist_ok=True)
     outcome.verify = prepare_keystore(config, policy, printer)
     keystore = _scenario_keystore(config)
     domain = config.domain_id if config.domain_id is not None else policy.domain_ids[0]
@@ -251,6 +217,7 @@ def run_demo(config: DemoConfig, out: TextIO = sys.stdout) -> DemoOutcome:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROS_SECURITY_")}
     env.update(ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
     started = time.monotonic()
+    attestations = shipped_file("policies/attestations.yaml")
 
     def note(text: str) -> None:
         stamp = f"t={time.monotonic() - started:5.1f}s"
@@ -265,19 +232,24 @@ def run_demo(config: DemoConfig, out: TextIO = sys.stdout) -> DemoOutcome:
                 outcome.restarts.append(entry.fqn)
                 note(f"rolling restart: {entry.fqn} restarted to load the new certificate of {enclave}")
 
-    monitor: _Monitor | None = None
+    monitor: DemoMonitor | None = None
     previous_handler = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        printer.say(f"[3/4] starting the security stack and the example cell on ROS_DOMAIN_ID={domain} ...")
-        _start_cell(config, policy, keystore, group, env)
+        printer.say("[3/5] evidence for the healthy cell: demo attestations, network proof, scans ...")
+        attestations = gather_evidence(config.work_dir, policy, keystore, group, env, printer.say)
+        printer.say(f"[4/5] starting the security stack and the example cell on ROS_DOMAIN_ID={domain} ...")
+        _start_cell(config, policy, keystore, group, env, attestations)
         printer.say(f"      {len(group.processes)} processes; DDS Security is OFF for them: the PyPI rclpy has no "
                     "DDS Security, and the posture shows it")
         # The demo's own node joins the same domain, on loopback only, like its children.
         os.environ.update(ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
-        monitor = _Monitor(on_restart)
-        printer.say("[4/4] scenario (the posture table follows the supervisor live):")
-        _play(config, policy, keystore, group, monitor, printer, note, started, env)
-        outcome.reports = _write_reports(config, monitor, outcome, printer)
+        monitor = DemoMonitor(on_restart)
+        _wait_for_posture(monitor, len(load_controls(shipped_file("policies/posture_controls.yaml")).controls))
+        printer.say("[5/5] scenario (the posture table follows the supervisor live):")
+        started = time.monotonic()
+        _play(config, policy, keystore, group, monitor, printer, note, started, env, outcome)
+        outcome.reports = write_reports(config.work_dir, monitor.call(monitor.get_report), outcome, policy,
+                                        keystore, printer.say)
         if config.keep_running:
             printer.say("keep running: Ctrl-C stops every process")
             while True:
@@ -295,13 +267,13 @@ def run_demo(config: DemoConfig, out: TextIO = sys.stdout) -> DemoOutcome:
 
 
 def _start_cell(config: DemoConfig, policy: WorkcellPolicy, keystore: Path, group: ProcessGroup,
-                env: dict[str, str]) -> None:
+                env: dict[str, str], attestations: Path) -> None:
     """The security stack and one demo node per cell node, each with its policy enclave."""
     common = ["-p", f"keystore:={keystore}", "-p", f"policy:={config.policy_path}"]
     stack = {
         "health_reporter": ["-p", "period_s:=1.0"],
         "supervisor": ["-p", f"controls:={shipped_file('policies/posture_controls.yaml')}",
-                       "-p", f"attestations:={shipped_file('policies/attestations.yaml')}",
+                       "-p", f"attestations:={attestations}",
                        "-p", "period_s:=1.0", "-p", "stale_after_s:=4.0"],
         "keystore_manager": ["-p", "check_period_s:=2.0"],
     }
@@ -319,27 +291,47 @@ def _start_cell(config: DemoConfig, policy: WorkcellPolicy, keystore: Path, grou
         group.start(entry.fqn, argv, dict(env, **spec.env))
 
 
-def _play(config: DemoConfig, policy: WorkcellPolicy, keystore: Path, group: ProcessGroup, monitor: _Monitor,
-          printer: _Printer, note: Callable[[str], None], started: float, env: dict[str, str]) -> None:
-    """Walk the scenario steps on the clock, redrawing the table."""
+def _record_step(outcome: DemoOutcome, step: Step, view: PostureView, elapsed: float) -> None:
+    """What ``step`` left behind, just before the next step acts (the report and the e2e test read it)."""
+    started = next((when for when, title in reversed(outcome.events) if title == step.title), 0.0)
+    outcome.steps.append({
+        "key": step.key, "title": step.title, "turns_red": list(step.turns_red),
+        "started_s": started, "ended_s": round(elapsed, 1),
+        "score": view.score, "levels": {control: row.level.name for control, row in sorted(view.rows.items())},
+        "reasons": {control: row.message for control, row in sorted(view.rows.items())},
+    })
+
+
+def _play(config: DemoConfig, policy: WorkcellPolicy, keystore: Path, group: ProcessGroup, monitor: DemoMonitor,
+          printer: _Printer, note: Callable[[str], None], started: float, env: dict[str, str],
+          outcome: DemoOutcome) -> None:
+    """Walk the scenario steps on the clock, redrawing the table and sampling the score."""
     done: set[str] = set()
-    last_redraw = 0.0
+    last_redraw = last_sample = -1.0
     while True:
         elapsed = time.monotonic() - started
         fraction = min(1.0, elapsed / config.duration_s)
+        view = monitor.snapshot()
+        if elapsed - last_sample >= 1.0 and view.score is not None:
+            outcome.scores.append((round(elapsed, 1), view.score))
+            last_sample = elapsed
         for step in STEPS:
             if fraction >= step.at and step.key not in done:
-                if done and not config.live:
-                    # Show what the previous step did before the next one acts.
-                    printer.table(monitor.snapshot(), _current(done), elapsed)
+                if done:
+                    _record_step(outcome, _current(done), view, elapsed)
+                    if not config.live:
+                        # Show what the previous step did before the next one acts.
+                        printer.table(view, _current(done), elapsed)
                 done.add(step.key)
+                outcome.events.append((round(elapsed, 1), step.title))
                 note(f"step: {step.title} — watch: {step.watch}")
                 _act(step, policy, keystore, group, monitor, note, env)
         if config.live and elapsed - last_redraw >= 1.0:
             printer.table(monitor.snapshot(), _current(done), elapsed)
             last_redraw = elapsed
         if fraction >= 1.0:
-            printer.table(monitor.snapshot(), STEPS[-1], elapsed)
+            _record_step(outcome, STEPS[-1], view, elapsed)
+            printer.table(view, STEPS[-1], elapsed)
             return
         time.sleep(0.2)
 
@@ -348,7 +340,7 @@ def _current(done: set[str]) -> Step:
     return [s for s in STEPS if s.key in done][-1] if done else STEPS[0]
 
 
-def _act(step: Step, policy: WorkcellPolicy, keystore: Path, group: ProcessGroup, monitor: _Monitor,
+def _act(step: Step, policy: WorkcellPolicy, keystore: Path, group: ProcessGroup, monitor: DemoMonitor,
          note: Callable[[str], None], env: dict[str, str]) -> None:
     """Do what a step does to the cell."""
     if step.key == "renewal_window":
@@ -374,30 +366,3 @@ def _act(step: Step, policy: WorkcellPolicy, keystore: Path, group: ProcessGroup
         with path.open("ab") as handle:
             handle.write(b"<!-- tampered -->\n")
         note(f"appended a comment to {path.relative_to(keystore)}")
-
-
-def _write_reports(config: DemoConfig, monitor: _Monitor, outcome: DemoOutcome, printer: _Printer) -> dict[str, Path]:
-    """Fetch the supervisor's report and write it as JSON, Markdown and HTML."""
-    answer = monitor.call(monitor.get_report)
-    if answer is None:
-        printer.say("the supervisor did not answer /supervisor/get_report: no report written")
-        return {}
-    body = json.loads(answer)
-    report = report_from_dict(body)
-    paths = {
-        "json": config.work_dir / "posture.json",
-        "markdown": config.work_dir / "posture.md",
-        "html": config.work_dir / "posture.html",
-    }
-    body["scenario"] = outcome.timeline
-    paths["json"].write_text(json.dumps(body, indent=2) + "\n")
-    paths["markdown"].write_text(render_report(report, "markdown") + "\n## Scenario\n\n"
-                                 + "".join(f"1. {line}\n" for line in outcome.timeline))
-    paths["html"].write_text(render_html(report, "Secure-workcell demo: cell security posture",
-                                         tuple(outcome.timeline)))
-    printer.say("reports: " + ", ".join(str(p) for p in paths.values()))
-    incidents = body.get("incidents_open") or []
-    if incidents:
-        printer.say(f"the supervisor's playbooks opened {len(incidents)} incident(s): "
-                    f"cobot-security incident list --keystore {config.work_dir / 'scenario-keystore'}")
-    return paths

@@ -10,12 +10,13 @@ import datetime as _dt
 import html
 import json
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
 from cobot_security import __version__
 from cobot_security.errors import InputError
 from cobot_security.posture.catalog import Priority
+from cobot_security.posture.charts import certificate_days_svg, score_timeline_svg
 from cobot_security.posture.evaluate import ControlResult, PostureReport, is_failing
 from cobot_security.status import Level
 
@@ -177,8 +178,9 @@ _HTML_STYLE = (
 )
 
 
-def _html(report: PostureReport, title: str = "Cell security posture", timeline: tuple[str, ...] = ()) -> str:
-    """One self-contained page (inline CSS, no scripts, no external resources)."""
+def _html(report: PostureReport, title: str = "Cell security posture", timeline: tuple[str, ...] = (),
+          pictures: str = "") -> str:
+    """One self-contained page (inline CSS and SVG, no scripts, no external resources)."""
     esc = html.escape
     rows = []
     for r in report.results:
@@ -201,15 +203,30 @@ def _html(report: PostureReport, title: str = "Cell security posture", timeline:
         f'<span class="lvl" style="background:{overall}">{esc(report.level.name)}</span>'
         f"<br><small>evaluated {esc(report.evaluated_at.isoformat())} by cobot_security {esc(__version__)}; "
         "a control passes only on evidence: missing evidence fails it</small></p>"
-        "<table><thead><tr><th>Control</th><th>Priority</th><th>Level</th><th>Reason</th>"
+        f"{pictures}<table><thead><tr><th>Control</th><th>Priority</th><th>Level</th><th>Reason</th>"
         f"<th>IEC 62443 references</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
         f"{timeline_html}</body></html>\n"
     )
 
 
-def render_html(report: PostureReport, title: str, timeline: tuple[str, ...] = ()) -> str:
-    """The HTML page with a custom title and an optional list of scenario events."""
-    return _html(report, title, timeline)
+def render_html(report: PostureReport, title: str, timeline: tuple[str, ...] = (), *,
+                scores: Sequence[tuple[float, int]] = (), events: Sequence[tuple[float, str]] = (),
+                certificate_days: Sequence[tuple[str, int]] = (), renew_before_days: int = 30) -> str:
+    """The HTML page with a custom title, an optional list of scenario events and pictures.
+
+    ``scores`` (seconds, score) with ``events`` (seconds, title) draw the score over the
+    scenario's timeline; ``certificate_days`` (enclave, days left) a bar per enclave.
+    """
+    esc = html.escape
+    pictures = ""
+    if scores or events:
+        legend = "".join(f"<li>{esc(title)} <small>(t={when:.0f} s)</small></li>" for when, title in events)
+        pictures += (f"<h2>Posture score over the scenario</h2>{score_timeline_svg(scores, events)}"
+                     f"<ol class=\"legend\">{legend}</ol>")
+    if certificate_days:
+        pictures += (f"<h2>Certificate days left per enclave</h2>"
+                     f"{certificate_days_svg(certificate_days, renew_before_days)}")
+    return _html(report, title, timeline, pictures)
 
 
 def render_report(report: PostureReport, fmt: str) -> str:

@@ -1,7 +1,9 @@
 """The README's main job end to end: `cobot-security demo` as a user runs it (real processes).
 
 It must exit 0, leave no process behind, and write a report whose HTML shows the control table
-and whose JSON records each scenario step's effect.
+and the score chart and whose JSON records each scenario step's effect: in the healthy step the
+only red controls are those that need DDS Security (security_env; the PyPI rclpy has none), and
+each event turns exactly its own control red.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def test_demo_runs_the_scenario_and_writes_the_report(tmp_path: Path, domain_id:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROS_")}
     proc = subprocess.run(
         [*_cli(), "demo", "--keystore", str(tmp_path / "keystore"), "--work-dir", str(work),
-         "--duration", "30", "--domain-id", str(domain_id)],
+         "--duration", "60", "--domain-id", str(domain_id)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -56,8 +58,35 @@ def test_demo_runs_the_scenario_and_writes_the_report(tmp_path: Path, domain_id:
     assert len(rows) == 11
     assert not page.xpath("//script | //link[@rel='stylesheet'] | //img[starts-with(@src, 'http')]")
     assert "IEC 62443-3-3 SR 5.1" in page.text_content()
+    # The score over the scenario's timeline, its six events marked, and the certificates' days left.
+    charts = page.xpath("//svg")
+    assert len(charts) == 2
+    assert len(charts[0].xpath(".//polyline")) == 1 and len(charts[0].xpath(".//title")) == 6
 
     report = json.loads((work / "posture.json").read_text())
+    steps = {step["key"]: step for step in report["scenario_steps"]}
+    assert list(steps) == ["healthy", "renewal_window", "rotation", "revocation", "rogue_node", "tamper"]
+    # Healthy: every control software can evidence here is OK; red only where DDS Security is missing.
+    healthy = steps["healthy"]
+    red = {c for c, level in healthy["levels"].items() if level in ("ERROR", "STALE")}
+    assert red == {"encryption_in_transit", "strong_authentication"}, healthy["reasons"]
+    for control in red:
+        assert "cobot_security/security_env/" in healthy["reasons"][control], healthy["reasons"][control]
+    assert "network check: OK" in proc.stdout  # the demo ran as root (CI, scripts/test.sh): netns proof
+    # Each event turns exactly its own control red (and the renewal window only warns).
+    previous = red
+    for key in ("renewal_window", "rotation", "revocation", "rogue_node", "tamper"):
+        now_red = {c for c, level in steps[key]["levels"].items() if level in ("ERROR", "STALE")}
+        assert now_red - previous == set(steps[key]["turns_red"]), (key, steps[key]["reasons"])
+        assert previous <= now_red, key  # nothing heals by itself in this scenario
+        previous = now_red
+    assert steps["renewal_window"]["levels"]["per_node_identity"] == "WARN"
+    assert steps["rotation"]["levels"]["per_node_identity"] == "OK"
+    assert [s["turns_red"] for s in report["scenario_steps"][3:]] == [
+        ["per_node_identity"], ["per_node_authorization"], ["software_integrity"]]
+    # The attestations that made the healthy step green were the demo's own, marked as such.
+    attestations = (work / "demo-attestations.yaml").read_text()
+    assert attestations.count("statement: 'DEMO STATEMENT, not evidence:") == 7
     controls = {c["control"]: c for c in report["controls"]}
     timeline = "\n".join(report["scenario"])
     # Rotation with a rolling restart of exactly the rotated enclave's node.

@@ -13,6 +13,7 @@ from rclpy.executors import SingleThreadedExecutor
 from std_srvs.srv import Trigger
 
 from cobot_security.export import doctor
+from cobot_security.nodes import doctor_plugin
 from cobot_security.posture.report import render_report
 from cobot_security.status import Level
 
@@ -49,7 +50,7 @@ def served_report(monkeypatch: pytest.MonkeyPatch, domain_id: int) -> Iterator[d
 
 
 def test_fetch_report_from_the_service(served_report: dict[str, object]) -> None:
-    rep, error = doctor.fetch_report(timeout_s=10)
+    rep, error = doctor_plugin.fetch_report(timeout_s=10)
     assert error == ""
     assert rep == report(cert_level=Level.ERROR)
     errors, _ = doctor.posture_problems(rep)
@@ -59,7 +60,7 @@ def test_fetch_report_from_the_service(served_report: dict[str, object]) -> None
 def test_fetch_report_times_out_without_a_supervisor(monkeypatch: pytest.MonkeyPatch, domain_id: int) -> None:
     monkeypatch.setenv("ROS_DOMAIN_ID", str(domain_id))
     monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    rep, error = doctor.fetch_report(timeout_s=0.5)
+    rep, error = doctor_plugin.fetch_report(timeout_s=0.5)
     assert rep is None
     assert "not available" in error
 
@@ -78,3 +79,17 @@ def test_ros2doctor_loads_our_entry_points(served_report: dict[str, object]) -> 
     assert issubclass(check_cls, DoctorCheck) and issubclass(report_cls, DoctorReport)
     assert check_cls().check().error >= 1
     assert ("cert_lifetime", "ERROR (critical)") in report_cls().report().items
+
+
+def test_plugin_classes_with_a_fed_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(doctor_plugin, "_FETCH", lambda: (report(cert_level=Level.ERROR), ""))
+    emitted: list[tuple[str, str]] = []
+    monkeypatch.setattr(doctor_plugin, "_emit", lambda kind, message: emitted.append((kind, message)))
+    result = doctor_plugin.CobotPostureCheck().check()
+    assert (result.error, result.warning) == (1, 0)
+    assert emitted[0][0] == "error" and emitted[0][1].startswith("cert_lifetime (critical) ERROR")
+    out = doctor_plugin.CobotPostureReport().report()
+    assert out.name == "COBOT SECURITY POSTURE"
+    assert ("cert_lifetime", "ERROR (critical)") in out.items
+    check, report_plugin = doctor_plugin.CobotPostureCheck(), doctor_plugin.CobotPostureReport()
+    assert check.category() == report_plugin.category() == "cobot_security"

@@ -17,12 +17,12 @@ launch_ros = pytest.importorskip("launch_ros.actions", reason="launch_ros is not
 
 from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
 
-from cobot_security.launch_helpers import (  # noqa: E402
+from cobot_security.launch_integration import (  # noqa: E402
     secure_node,
     security_environment_actions,
     workcell_demo_actions,
 )
-from cobot_security.launch_support import NodeNotInPolicyError  # noqa: E402
+from cobot_security.launch_plan import NodeNotInPolicyError  # noqa: E402
 
 pytestmark = pytest.mark.launch
 
@@ -72,27 +72,50 @@ def test_security_stack_starts_the_three_nodes_in_their_enclaves() -> None:
         assert enclave == f"/cobot_security/{node.node_executable}"
 
 
+def _nodes(actions: list) -> list:
+    return [a for a in actions if isinstance(a, launch_ros.Node)]
+
+
 def test_workcell_demo_nodes_from_policy_unsafe() -> None:
     context = _context(policy=str(WORKCELL), keystore="/tmp/ks", secure="false", period_s="0.5",
                        rolling_restart="false")
-    nodes = workcell_demo_actions(context)
+    actions = workcell_demo_actions(context)
+    nodes = _nodes(actions)
     assert [(n.node_package, n.node_executable) for n in nodes] == [("cobot_security", "demo_node")] * 7
     enclaves = [_cmd(n)[_cmd(n).index("--enclave") + 1] for n in nodes]
     assert enclaves == ["/cell/arm_driver", "/cell/gripper", "/cell/vision", "/cell/vision",
                         "/cell/safety_monitor", "/cell/cell_controller", "/cell/mes_bridge"]
     for node in nodes:
-        assert _env(node) == {"ROS_SECURITY_KEYSTORE": "/tmp/ks"}
+        assert _env(node) == {"ROS_SECURITY_ENABLE": "false", "ROS_SECURITY_KEYSTORE": "/tmp/ks"}
+    # every node is required: one exit handler each
+    handlers = [a for a in actions if isinstance(a, launch.actions.RegisterEventHandler)]
+    assert len(handlers) == len(nodes)
+
+
+def test_secure_false_switches_security_off_for_the_whole_launch() -> None:
+    """An exported ROS_SECURITY_ENABLE=true / Enforce must not survive secure:=false (issue 14 #2)."""
+    context = _context(policy=str(WORKCELL), keystore="/tmp/ks", secure="false", period_s="1.0",
+                       rolling_restart="false")
+    actions = security_environment_actions(context)
+    sets = {_text(a.name): _text(a.value) for a in actions if isinstance(a, launch.actions.SetEnvironmentVariable)}
+    unsets = [_text(a.name) for a in actions if isinstance(a, launch.actions.UnsetEnvironmentVariable)]
+    assert sets == {"ROS_SECURITY_ENABLE": "false", "ROS_SECURITY_KEYSTORE": "/tmp/ks"}
+    assert unsets == ["ROS_SECURITY_STRATEGY"]
+    assert not [a for a in actions if isinstance(a, launch.actions.OpaqueFunction)]  # no pre-flight
 
 
 def test_workcell_demo_nodes_secure_by_default_argument() -> None:
     context = _context(policy=str(WORKCELL), keystore="/tmp/ks", secure="true", period_s="1.0",
                        rolling_restart="false")
-    nodes = workcell_demo_actions(context)
+    nodes = _nodes(workcell_demo_actions(context))
     assert all(_env(n)["ROS_SECURITY_ENABLE"] == "true" for n in nodes)
     assert all(_env(n)["ROS_SECURITY_STRATEGY"] == "Enforce" for n in nodes)
     env_actions = security_environment_actions(context)
-    assert {_text(a.name): _text(a.value) for a in env_actions} == {
+    assert {_text(a.name): _text(a.value) for a in env_actions
+            if isinstance(a, launch.actions.SetEnvironmentVariable)} == {
         "ROS_SECURITY_ENABLE": "true", "ROS_SECURITY_STRATEGY": "Enforce", "ROS_SECURITY_KEYSTORE": "/tmp/ks"}
+    # the secure path ends with the DDS Security pre-flight
+    assert isinstance(env_actions[-1], launch.actions.OpaqueFunction)
 
 
 def test_workcell_demo_rolling_restart_is_one_opaque_function() -> None:

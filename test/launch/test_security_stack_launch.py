@@ -1,8 +1,11 @@
 """launch_testing: bring up security_stack.launch.py and hear /cobot_security/health and /posture.
 
-Needs launch, launch_ros and launch_testing (skipped where absent).  Where cobot_security is
-not in the ament index (a source checkout), a throwaway ament prefix in a temporary directory
-maps the executables to this interpreter, so the launch file runs unchanged.
+Needs launch, launch_ros and launch_testing (skipped where absent); where they are installed it
+runs under plain pytest (launch_testing's plugin collects ``generate_test_description`` because of
+its ``launch_test`` marker).  The stack runs on a leased domain against a real keystore made for
+the example policy; the package is found by name through the ament index (a colcon install, or
+the venv's ament layout that scripts/setup.sh writes).  After shutdown every node must have
+exited cleanly, and the run's temporary directory is removed.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import tempfile
 import threading
 import unittest
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,82 +24,72 @@ pytest.importorskip("launch.actions", reason="launch is not installed (ROS 2 ins
 pytest.importorskip("launch_ros.actions", reason="launch_ros is not installed (ROS 2 install needed)")
 pytest.importorskip("launch_testing.actions", reason="launch_testing is not installed (ROS 2 install needed)")
 
+import launch_testing  # noqa: E402
 import launch_testing.actions  # noqa: E402
+import launch_testing.asserts  # noqa: E402
 import rclpy  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from launch.actions import IncludeLaunchDescription  # noqa: E402
+from launch.launch_description import LaunchDescription  # noqa: E402
 from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
-from ros_domains import lease_domain  # noqa: E402
+from ros2launch.api import get_share_file_path_from_package  # noqa: E402
+from ros_domains import DomainLease, lease_domain  # noqa: E402
 
-import launch  # noqa: E402
+from cobot_security.clock import utc_now  # noqa: E402
+from cobot_security.keystore.store import init_keystore  # noqa: E402
+from cobot_security.policy.load import load_policy  # noqa: E402
 
 pytestmark = pytest.mark.launch
 
 REPO = Path(__file__).resolve().parents[2]
-_DOMAIN_LEASE = lease_domain()  # held for the life of the test process
-DOMAIN_ID = str(_DOMAIN_LEASE.domain_id)
-EXECUTABLES = {
-    "health_reporter": "cobot_security.nodes.health_reporter",
-    "supervisor": "cobot_security.nodes.supervisor",
-    "keystore_manager": "cobot_security.nodes.keystore_manager",
-}
 
 
-def _ensure_ament_prefix() -> None:
-    """Make ``cobot_security`` findable by launch_ros when it is not installed with colcon."""
-    from ament_index_python.packages import PackageNotFoundError, get_package_prefix
+class _Run:
+    """What one launch of the stack holds until its post-shutdown tests release it."""
 
-    try:
-        get_package_prefix("cobot_security")
-        return
-    except (PackageNotFoundError, OSError, EnvironmentError):
-        pass
-    prefix = Path(tempfile.mkdtemp(prefix="cobot_security_prefix_"))
-    index = prefix / "share" / "ament_index" / "resource_index" / "packages"
-    index.mkdir(parents=True)
-    (index / "cobot_security").write_text("")
-    (prefix / "share" / "cobot_security").symlink_to(REPO)  # policies/ and launch/ as installed
-    lib = prefix / "lib" / "cobot_security"
-    lib.mkdir(parents=True)
-    for name, module in EXECUTABLES.items():
-        script = lib / name
-        script.write_text(f"#!{sys.executable}\nimport runpy, sys\nsys.path.insert(0, {str(REPO)!r})\n"
-                          f"runpy.run_module({module!r}, run_name='__main__')\n")
-        script.chmod(0o755)
-    os.environ["AMENT_PREFIX_PATH"] = os.pathsep.join(
-        p for p in (str(prefix), os.environ.get("AMENT_PREFIX_PATH", "")) if p)
+    lease: DomainLease | None = None
+    tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    @classmethod
+    def domain_id(cls) -> int:
+        assert cls.lease is not None, "generate_test_description did not run"
+        return cls.lease.domain_id
+
+    @classmethod
+    def release(cls) -> None:
+        if cls.lease is not None:
+            cls.lease.release()
+        if cls.tmp is not None:
+            cls.tmp.cleanup()
 
 
-#: Set when launch_testing called generate_test_description (the stack is up); plain pytest
-#: without the launch_testing plugin collects TestStackPublishes too and must skip it.
-LAUNCHED = threading.Event()
-
-
-def generate_test_description() -> launch.LaunchDescription:
-    LAUNCHED.set()
-    _ensure_ament_prefix()
-    for key in ("ROS_SECURITY_ENABLE", "ROS_SECURITY_STRATEGY"):
+@pytest.mark.launch_test
+def generate_test_description() -> LaunchDescription:
+    _Run.lease = lease_domain()
+    _Run.tmp = tempfile.TemporaryDirectory(prefix="cobot_security_stack_")
+    keystore = Path(_Run.tmp.name) / "keystore"
+    init_keystore(keystore, load_policy(REPO / "policies" / "workcell.yaml"), utc_now())
+    prefixes = [*filter(None, os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep)), sys.prefix]
+    os.environ["AMENT_PREFIX_PATH"] = os.pathsep.join(dict.fromkeys(prefixes))
+    for key in ("ROS_SECURITY_ENABLE", "ROS_SECURITY_STRATEGY", "ROS_SECURITY_KEYSTORE"):
         os.environ.pop(key, None)
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    os.environ["ROS_DOMAIN_ID"] = DOMAIN_ID
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
-    stack = launch.actions.IncludeLaunchDescription(
-        PythonLaunchDescriptionSource(str(REPO / "launch" / "security_stack.launch.py")),
-        launch_arguments={"domain_id": DOMAIN_ID, "period_s": "0.5", "stale_after_s": "2.0",
-                          "keystore": str(Path(tempfile.mkdtemp()) / "keystore")}.items())
-    return launch.LaunchDescription([stack, launch_testing.actions.ReadyToTest()])
+    os.environ["ROS_DOMAIN_ID"] = str(_Run.domain_id())
+    stack = IncludeLaunchDescription(
+        PythonLaunchDescriptionSource(get_share_file_path_from_package(
+            package_name="cobot_security", file_name="security_stack.launch.py")),
+        launch_arguments={"domain_id": str(_Run.domain_id()), "period_s": "0.5", "stale_after_s": "2.0",
+                          "keystore": str(keystore)}.items())
+    return LaunchDescription([stack, launch_testing.actions.ReadyToTest()])
 
 
 class TestStackPublishes(unittest.TestCase):
     """The stack's topics carry DiagnosticArrays within a bounded time."""
 
-    def setUp(self) -> None:
-        if not LAUNCHED.is_set():
-            self.skipTest("needs launch_testing (launch_test CLI or its pytest plugin) to bring up the stack")
-
     def test_health_and_posture_arrive(self) -> None:
         context = rclpy.Context()
-        rclpy.init(context=context, domain_id=int(DOMAIN_ID))
-        node = rclpy.create_node("stack_launch_test", context=context)
+        rclpy.init(context=context, domain_id=_Run.domain_id())
+        node = rclpy.create_node("_stack_launch_test", context=context)
         heard = {"/cobot_security/health": threading.Event(), "/cobot_security/posture": threading.Event()}
         for topic, event in heard.items():
             node.create_subscription(DiagnosticArray, topic, lambda _msg, e=event: e.set(), 10)
@@ -112,3 +106,15 @@ class TestStackPublishes(unittest.TestCase):
             executor.shutdown(timeout_sec=1)
             node.destroy_node()
             context.try_shutdown()
+
+
+@launch_testing.post_shutdown_test()
+class TestStackShutdown(unittest.TestCase):
+    """Ctrl-C (the launch's shutdown) ends every node with exit code 0."""
+
+    def test_every_node_exited_cleanly(self, proc_info: Any) -> None:
+        launch_testing.asserts.assertExitCodes(proc_info)
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        _Run.release()

@@ -22,7 +22,7 @@ import pytest
 import rclpy
 from rclpy.node import Node
 
-from cobot_security.launch_support import DemoNodeEntry, demo_node_entries
+from cobot_security.launch_plan import DemoNodeEntry, demo_node_entries
 from cobot_security.policy.grants import compute_dds_grants
 from cobot_security.policy.load import load_policy
 
@@ -173,7 +173,7 @@ def test_learn_on_the_running_example_cell(cell: Cell, probe: GraphProbe, ros_en
     changed = {e["enclave"]: e["status"] for e in body["enclaves"]}
     assert changed == {"/cell/barcode_reader": "added", "/cell/conveyor": "added",
                        "/cobot_security/health_reporter": "removed", "/cobot_security/keystore_manager": "removed",
-                       "/cobot_security/supervisor": "removed"}
+                       "/cobot_security/launch_listener": "removed", "/cobot_security/supervisor": "removed"}
 
     cell.stop_all()
     keystore = tmp_path / "ks"

@@ -9,10 +9,7 @@ import socket
 import threading
 from collections.abc import AsyncIterator
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cobot_security.demo.cell_services import make_server_certificate
 
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 10.0
@@ -24,31 +21,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def make_server_certificate(now: dt.datetime, bits: int = 2048, days: int = 365) -> tuple[bytes, bytes]:
-    """(certificate DER, private key DER): a self-signed OPC UA application instance certificate."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cobot-security test server")])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=days))
-        .add_extension(x509.SubjectAlternativeName([
-            x509.UniformResourceIdentifier(APP_URI), x509.DNSName("localhost"),
-        ]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=True, key_encipherment=True,
-                                     data_encipherment=True, key_agreement=False, key_cert_sign=False,
-                                     crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
-                       critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    key_der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
-    return cert.public_bytes(serialization.Encoding.DER), key_der
 
 
 class _Users:
@@ -75,7 +47,7 @@ async def run_server(hardened: bool, now: dt.datetime) -> AsyncIterator[str]:
     server.set_server_name("cobot-security test")
     if hardened:
         await server.set_application_uri(APP_URI)
-        cert_der, key_der = make_server_certificate(now)
+        cert_der, key_der = make_server_certificate(now, "cobot-security test server", APP_URI)
         await server.load_certificate(cert_der)
         await server.load_private_key(key_der)
         server.set_security_policy([ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt])

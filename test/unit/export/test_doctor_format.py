@@ -56,16 +56,3 @@ def test_parse_report_message_roundtrip_of_supervisor_json() -> None:
 def test_parse_report_message_rejects(message: str) -> None:
     with pytest.raises(InputError, match="posture report"):
         doctor.parse_report_message(message)
-
-
-def test_plugin_classes_with_a_fed_report(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(doctor, "_FETCH", lambda: (report(cert_level=Level.ERROR), ""))
-    emitted: list[tuple[str, str]] = []
-    monkeypatch.setattr(doctor, "_emit", lambda kind, message: emitted.append((kind, message)))
-    result = doctor.CobotPostureCheck().check()
-    assert (result.error, result.warning) == (1, 0)
-    assert emitted[0][0] == "error" and emitted[0][1].startswith("cert_lifetime (critical) ERROR")
-    out = doctor.CobotPostureReport().report()
-    assert out.name == "COBOT SECURITY POSTURE"
-    assert ("cert_lifetime", "ERROR (critical)") in out.items
-    assert doctor.CobotPostureCheck().category() == doctor.CobotPostureReport().category() == "cobot_security"

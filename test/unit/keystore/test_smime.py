@@ -79,8 +79,8 @@ def test_extract_rejects_non_smime() -> None:
         extract_smime_content(b"<dds/>")
 
 
-def test_sros2_governance_oracle_verifies_and_extracts(oracles: Path) -> None:
-    example = oracles / "generated_example"
+def test_sros2_governance_oracle_verifies_and_extracts(sros2_example: Path) -> None:
+    example = sros2_example
     p7s = (example / "governance.p7s").read_bytes()
     ca = example / "keystore_public" / "ca.cert.pem"
     at = pki.load_certificate(ca.read_bytes(), ca).not_valid_before_utc + HOUR

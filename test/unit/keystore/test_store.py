@@ -362,9 +362,9 @@ def test_single_ca_layout_like_sros2(tmp_path: Path, policy: WorkcellPolicy, fix
 
 
 def test_tree_matches_the_sros2_oracle_shape(
-    tmp_path: Path, policy_factory: PolicyFactory, fixed_now: dt.datetime, oracles: Path
+    tmp_path: Path, policy_factory: PolicyFactory, fixed_now: dt.datetime, sros2_example: Path
 ) -> None:
-    lines = (oracles / "generated_example" / "keystore_tree.txt").read_text().splitlines()
+    lines = (sros2_example / "keystore_tree.txt").read_text().splitlines()
     oracle_enclave = {line.split()[-3 if line.startswith("l") else -1].rsplit("/", 1)[1]: line
                       for line in lines if "/cell/node_0/" in line}
     ks = init_keystore(tmp_path / "ks", policy_factory("/cell/node_0"), fixed_now, single_ca=True)

@@ -1,4 +1,4 @@
-"""launch_support: enclave arguments and environment per policy node, the refusal, restart planning.
+"""launch_plan: enclave arguments and environment per policy node, the refusal, restart planning.
 
 Pure: needs neither launch nor rclpy.
 """
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from cobot_security.errors import InputError, InvalidNameError
-from cobot_security.launch_support import (
+from cobot_security.launch_plan import (
     STACK_NODES,
     NodeNotInPolicyError,
     RestartRequest,
@@ -26,7 +26,7 @@ from cobot_security.launch_support import (
 from cobot_security.policy.load import load_policy
 from cobot_security.policy.model import WorkcellPolicy
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 WORKCELL = REPO / "policies" / "workcell.yaml"
 KEYSTORE = Path("/etc/cell/keystore")
 
@@ -42,6 +42,7 @@ EXPECTED_ENCLAVES = {
     ("health_reporter", "/"): "/cobot_security/health_reporter",
     ("supervisor", "/"): "/cobot_security/supervisor",
     ("keystore_manager", "/"): "/cobot_security/keystore_manager",
+    ("launch_listener", "/"): "/cobot_security/launch_listener",
 }
 
 
@@ -70,14 +71,16 @@ def test_spec_for_every_policy_node(policy: WorkcellPolicy, node: tuple[str, str
     assert spec.warning is None
 
 
-def test_unsafe_no_security_keeps_enclave_drops_enable_and_warns(policy: WorkcellPolicy) -> None:
+def test_unsafe_no_security_keeps_enclave_switches_security_off_and_warns(policy: WorkcellPolicy) -> None:
     spec = secure_node_spec(policy, KEYSTORE, "pkg", "exe", "gripper", "/cell",
                             policy_source=str(WORKCELL), unsafe_no_security=True)
     assert spec.arguments == ("--ros-args", "--enclave", "/cell/gripper")
-    assert "ROS_SECURITY_ENABLE" not in spec.env
+    # Explicitly false: an inherited ROS_SECURITY_ENABLE=true from the shell must not win (issue 14 #2).
+    assert spec.env["ROS_SECURITY_ENABLE"] == "false"
     assert "ROS_SECURITY_STRATEGY" not in spec.env
     assert spec.warning is not None
     assert "unsafe_no_security" in spec.warning and "/cell/gripper" in spec.warning
+    assert "ROS_SECURITY_ENABLE=false" in spec.warning and "not set" not in spec.warning
 
 
 def test_node_not_in_policy_is_refused_naming_node_and_file(policy: WorkcellPolicy) -> None:
@@ -173,12 +176,27 @@ def test_stack_defaults_follow_design() -> None:
     assert Path(bare["controls"]).name == "posture_controls.yaml"
 
 
-def test_launch_support_does_not_import_launch() -> None:
-    import subprocess
-    import sys
+def test_install_problem_names_what_to_run(tmp_path: Path) -> None:
+    from cobot_security.launch_plan.preflight import LAUNCHED_EXECUTABLES, install_problem
 
-    code = ("import sys, cobot_security.launch_support, cobot_security.launch_helpers; "
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('launch', 'launch_ros', 'rclpy')]; "
-            "print(bad); sys.exit(1 if bad else 0)")
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stdout + result.stderr
+    venv = tmp_path / "venv"
+    missing = install_problem(None, {}, venv)
+    assert missing is not None
+    assert missing.startswith("package cobot_security is not in the ament index (AMENT_PREFIX_PATH=unset)")
+    assert f"export AMENT_PREFIX_PATH={venv}" in missing
+    libexec = tmp_path / "prefix" / "lib" / "cobot_security"
+    libexec.mkdir(parents=True)
+    no_scripts = install_problem(tmp_path / "prefix", {"AMENT_PREFIX_PATH": str(tmp_path / "prefix")}, venv)
+    assert no_scripts is not None and "lacks health_reporter, supervisor, keystore_manager, demo_node" in no_scripts
+    for name in LAUNCHED_EXECUTABLES:
+        (libexec / name).write_text("")
+    assert install_problem(tmp_path / "prefix", {}, venv) is None
+
+
+def test_security_unavailable_names_the_way_out_and_its_cost() -> None:
+    from cobot_security.launch_plan.preflight import security_unavailable
+
+    line = security_unavailable("rmw_fastrtps_cpp", "no security libraries")
+    assert "\n" not in line
+    assert "pass secure:=false" in line and "no authentication, no encryption and no access control" in line
+    assert "rmw_fastrtps_cpp" in line and "no security libraries" in line

@@ -28,7 +28,7 @@ def _command() -> list[str]:
     script = Path(sys.executable).parent / "demo_node"
     if script.is_file() and os.access(script, os.X_OK):
         return [str(script)]
-    return [sys.executable, "-m", "cobot_security.demo_nodes"]
+    return [sys.executable, "-m", "cobot_security.nodes.demo_node"]
 
 
 @pytest.fixture

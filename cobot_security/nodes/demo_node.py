@@ -1,12 +1,10 @@
 """demo_node: one generic stand-in for the example cell's nodes (arm driver, gripper, vision, ...).
 
 Parameterised by its policy entry (``workcell_demo.launch.py`` passes the resolved names of
-:func:`cobot_security.launch_support.demo_node_entries`): it publishes a ``std_msgs/String`` on
+:func:`cobot_security.launch_plan.demo_node_entries`): it publishes a ``std_msgs/String`` on
 each granted topic every ``period_s``, subscribes each granted subscription (logging what it hears
 at debug level), serves and calls its granted services and actions.  It uses exactly what the
 policy grants, so under DDS Security it runs clean and ``policy learn`` learns its entry back.
-rclpy is imported inside :func:`main` because this module sits outside ``nodes/`` and the import
-boundary test imports every module there without rclpy.
 """
 
 from __future__ import annotations
@@ -15,22 +13,27 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.action import ActionClient, ActionServer
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+from test_msgs.action import Fibonacci
+
 from cobot_security.errors import InputError
+from cobot_security.launch_plan.cell import is_stack_topic
 
 
 def _string_list(node: Any, name: str) -> list[str]:
     """A read-only list-of-names parameter (``['']``, the command line's empty list, reads as [])."""
-    from rcl_interfaces.msg import ParameterDescriptor
-
     return [v for v in (node.declare_parameter(name, [""], ParameterDescriptor(read_only=True)).value or []) if v]
 
 
 def _add_services_and_actions(node: Any) -> None:
     """Serve and call what the policy entry grants: std_srvs/Trigger services, test_msgs Fibonacci actions."""
-    from rclpy.action import ActionClient, ActionServer
-    from std_srvs.srv import Trigger
-    from test_msgs.action import Fibonacci
-
     def answer(_request: Any, response: Any) -> Any:
         response.success, response.message = True, node.get_fully_qualified_name()
         return response
@@ -56,14 +59,7 @@ def create_demo_node(node_name: str = "demo_node", **kwargs: Any) -> Any:
 
     :raises InputError: ``period_s`` is not a positive number.
     """
-    from diagnostic_msgs.msg import DiagnosticArray
-    from rcl_interfaces.msg import ParameterDescriptor
-    from rclpy.node import Node
-    from std_msgs.msg import String
-
-    from cobot_security.launch_support import is_stack_topic
-
-    node = Node(node_name, **kwargs)
+    node: Any = Node(node_name, **kwargs)  # carries the demo's extra endpoint lists as attributes
     publish = _string_list(node, "publish")
     subscribe = _string_list(node, "subscribe")
     period: object = node.declare_parameter(
@@ -88,14 +84,13 @@ def create_demo_node(node_name: str = "demo_node", **kwargs: Any) -> Any:
         node.create_subscription(DiagnosticArray if is_stack_topic(topic) else String, topic, listener(topic), 10)
     _add_services_and_actions(node)
     node.create_timer(float(period), tick)
+    # A line a launch log can order against other processes' lines (the rolling restart test does).
+    node.get_logger().info(f"ready: publishing {len(publishers)} topic(s) every {float(period)} s")
     return node
 
 
 def main(args: Sequence[str] | None = None) -> int:
     """Console script ``demo_node``: run until interrupted; 2 on bad parameters."""
-    import rclpy
-    from rclpy.executors import ExternalShutdownException
-
     rclpy.init(args=list(args) if args is not None else None)
     node = None
     try:

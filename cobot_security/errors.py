@@ -6,7 +6,22 @@ carry key material or passphrases.  The CLI maps ``exit_code`` to the process ex
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+#: Longest part (file, field, expectation, found value) shown in a message; longer ones are clipped.
+MAX_PART_LENGTH = 200
+#: Characters that would break the one-line message: C0/C1 controls and Unicode line separators.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """``text`` safe inside a one-line message: control characters escaped, clipped to
+    :data:`MAX_PART_LENGTH` characters (a hostile name may hold a newline or a megabyte)."""
+    escaped = _UNPRINTABLE.sub(lambda m: repr(m.group(0))[1:-1], text)
+    if len(escaped) > MAX_PART_LENGTH:
+        escaped = escaped[:MAX_PART_LENGTH] + f"...({len(escaped)} characters)"
+    return escaped
 
 
 class CobotSecurityError(Exception):
@@ -42,12 +57,12 @@ class InputError(CobotSecurityError):
     def _render(self) -> str:
         where = ""
         if self.file is not None:
-            where = self.file + (f":{self.line}" if self.line is not None else "") + ": "
+            where = one_line(self.file) + (f":{self.line}" if self.line is not None else "") + ": "
         elif self.line is not None:
             where = f"line {self.line}: "
-        field = f"{self.field}: " if self.field else ""
-        got = f", got {self.got}" if self.got is not None else ""
-        return f"{where}{field}expected {self.expected}{got}"
+        field = f"{one_line(self.field)}: " if self.field else ""
+        got = f", got {one_line(self.got)}" if self.got is not None else ""
+        return f"{where}{field}expected {one_line(self.expected)}{got}"
 
 
 class PolicyError(InputError):
@@ -66,7 +81,7 @@ class KeystoreError(CobotSecurityError):
     def __init__(self, path: str | Path, problem: str) -> None:
         self.path = str(path)
         self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
+        super().__init__(f"{one_line(self.path)}: {one_line(problem)}")
 
     def __reduce__(self) -> tuple[type[KeystoreError], tuple[object, ...]]:
         """Pickle by the constructor's arguments (subclasses with other constructors do not cross processes)."""

@@ -27,7 +27,7 @@ __all__ = ["INCIDENT_FILE", "Incident", "IncidentStore", "TimelineEntry", "close
 
 INCIDENT_FILE = "incident.json"
 RECORD_VERSION = 1
-_ID_RE = re.compile(r"^(inc|drill)-[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$")
+_ID_RE = re.compile(r"(inc|drill)-[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}")
 
 
 @dataclass(frozen=True)
@@ -136,14 +136,14 @@ class IncidentStore:
 
         :raises InputError: ``incident_id`` is not an incident id (no path tricks).
         """
-        if not _ID_RE.match(incident_id):
+        if not _ID_RE.fullmatch(incident_id):
             raise InputError(None, "incident id", "an id like inc-20261129T120000Z-1a2b3c4d", repr(incident_id))
         return self.directory / incident_id
 
     def _read(self, path: Path) -> Incident:
         try:
             return Incident.from_json(json.loads(path.read_bytes()))
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             raise KeystoreError(path, f"expected an incident record: {type(exc).__name__}: {exc}") from None
 
     def _write(self, incident: Incident) -> None:
@@ -164,7 +164,7 @@ class IncidentStore:
             return []
         found = []
         for entry in sorted(self.directory.iterdir()):
-            if _ID_RE.match(entry.name) and (entry / INCIDENT_FILE).is_file():
+            if _ID_RE.fullmatch(entry.name) and (entry / INCIDENT_FILE).is_file():
                 found.append(self._read(entry / INCIDENT_FILE))
         return sorted(found, key=lambda i: (i.opened_at, i.id))
 

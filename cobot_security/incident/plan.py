@@ -20,6 +20,7 @@ from yaml.nodes import Node
 
 from cobot_security.checks import INCIDENT_PLAN
 from cobot_security.errors import InputError
+from cobot_security.names import is_snake_case
 from cobot_security.posture.attestations import Attestation
 from cobot_security.status import Finding, Level
 from cobot_security.yaml_source import (
@@ -60,8 +61,7 @@ DRILL_ATTESTATION = "incident_response_drill"
 #: Subject of the plan's Finding: ``cobot_security/incident_plan/plan``.
 PLAN_SUBJECT = "/plan"
 
-_SNAKE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
-_ROS_NAME = re.compile(r"^(/[A-Za-z_][A-Za-z0-9_]*)+$")
+_ROS_NAME = re.compile(r"(/[A-Za-z_][A-Za-z0-9_]*)+")
 _TOP_KEYS = ("version", "name", "roles", "severity", "settings", "playbooks")
 _ROLE_KEYS = ("name", "contact", "description")
 _SETTINGS_KEYS = ("stop_topic", "drill_max_age", "rate_limit", "max_attempts")
@@ -159,14 +159,14 @@ class IncidentPlan:
 
 def _snake(node: Node, ctx: YamlContext, what: str) -> str:
     value = read_string(node, ctx, f"a snake_case {what}")
-    if not _SNAKE.match(value):
+    if not is_snake_case(value):
         raise ctx.error(node, f"a snake_case {what} (a-z, 0-9, single underscores)", repr(value))
     return value
 
 
 def _ros_name(node: Node, ctx: YamlContext, what: str) -> str:
     value = read_string(node, ctx, f"an absolute ROS {what} name")
-    if not _ROS_NAME.match(value):
+    if not _ROS_NAME.fullmatch(value):
         raise ctx.error(node, f"an absolute ROS {what} name like /cell/safety_stop", repr(value))
     return value
 
@@ -189,7 +189,7 @@ def _roles(node: Node, ctx: YamlContext) -> tuple[Role, ...]:
     roles = []
     for role_id, (key_node, value_node) in entries.items():
         rctx = ctx.child(role_id)
-        if not _SNAKE.match(role_id):
+        if not is_snake_case(role_id):
             raise rctx.error(key_node, "a snake_case role id", repr(role_id))
         keys = read_mapping(value_node, rctx, _ROLE_KEYS, "a role mapping with name and contact")
         name = read_string(require_key(keys, "name", value_node, rctx)[1], rctx.child("name"), "a non-empty name")

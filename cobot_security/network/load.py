@@ -40,9 +40,9 @@ from cobot_security.yaml_source import (
 __all__ = ["NetworkError", "load_network", "parse_network"]
 
 SUPPORTED_VERSION = 1
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_NAME = re.compile(r"[a-z][a-z0-9_]*")
 # Linux interface names: at most 15 bytes, no '/', whitespace or quotes (they end up in nft strings).
-_IFNAME = re.compile(r"^[A-Za-z0-9_.@:-]{1,15}$")
+_IFNAME = re.compile(r"[A-Za-z0-9_.@:-]{1,15}")
 
 
 class NetworkError(InputError):
@@ -63,7 +63,7 @@ def load_network(path: Path | str, default_domain_ids: tuple[int, ...] | None = 
 
 def _name(node: Node, ctx: YamlContext, what: str) -> str:
     value = read_string(node, ctx, what)
-    if not _NAME.match(value):
+    if not _NAME.fullmatch(value):
         raise ctx.error(node, what + " (lower-case letters, digits, '_', starting with a letter)", repr(value))
     return value
 
@@ -156,7 +156,7 @@ def _read_gateway(node: Node, ctx: YamlContext) -> dict[str, tuple[str, Node]]:
     used: dict[str, str] = {}
     for zone_name, (key_node, value_node) in read_mapping(inode, ictx, (), "a mapping zone → interface", "zone").items():
         value = read_string(value_node, ictx.child(zone_name), "an interface name")
-        if not _IFNAME.match(value):
+        if not _IFNAME.fullmatch(value):
             raise ictx.child(zone_name).error(value_node, "a Linux interface name (1-15 of A-Z a-z 0-9 _ . @ : -)", repr(value))
         if value in used:
             raise ictx.child(zone_name).error(value_node, f"an interface of its own (zone {used[value]} uses it)", repr(value))

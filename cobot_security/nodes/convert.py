@@ -28,8 +28,8 @@ MAX_VALUES = 256
 #: Name of the overall posture status.
 POSTURE_NAME = STATUS_PREFIX + "/posture"
 
-_CHECK_RE = re.compile(r"^[a-z][a-z0-9_]*$")
-_KEY_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+_CHECK_RE = re.compile(r"[a-z][a-z0-9_]*")
+_KEY_RE = re.compile(r"[a-z][a-z0-9_]*")
 
 
 def level_to_byte(level: Level) -> bytes:
@@ -100,13 +100,13 @@ def status_to_finding(status: DiagnosticStatus) -> Finding | None:
         if parsed is None:
             return None
         check, subject = parsed
-        if not _CHECK_RE.match(check) or "\x00" in subject:
+        if not _CHECK_RE.fullmatch(check) or "\x00" in subject:
             return None
         if len(status.values) > MAX_VALUES:
             return None
         values = []
         for kv in status.values:
-            if not (_fits(kv.key) and _fits(kv.value)) or not _KEY_RE.match(kv.key):
+            if not (_fits(kv.key) and _fits(kv.value)) or not _KEY_RE.fullmatch(kv.key):
                 return None
             if kv.key != REPORTER_KEY:
                 values.append((kv.key, kv.value))

@@ -9,12 +9,12 @@ longer counts).  The schema is documented in ``docs/posture.md``.
 from __future__ import annotations
 
 import datetime as _dt
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from yaml.nodes import Node
 
+from cobot_security.names import is_snake_case
 from cobot_security.yaml_source import (
     YamlContext,
     line_of,
@@ -32,7 +32,6 @@ __all__ = ["ATTESTATIONS_VERSION", "Attestation", "load_attestations", "load_att
 #: The only attestations schema version this loader understands.
 ATTESTATIONS_VERSION = 1
 
-_SNAKE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 _TOP_KEYS = ("version", "attestations")
 _ENTRY_KEYS = ("id", "statement", "attested_by", "date", "expires", "evidence")
 
@@ -64,7 +63,7 @@ def _entry(node: Node, ctx: YamlContext) -> Attestation:
     keys = read_mapping(node, ctx, _ENTRY_KEYS, "an attestation mapping with " + ", ".join(_ENTRY_KEYS))
     id_node = require_key(keys, "id", node, ctx)[1]
     attestation_id = read_string(id_node, ctx.child("id"), "a snake_case attestation id")
-    if not _SNAKE.match(attestation_id):
+    if not is_snake_case(attestation_id):
         raise ctx.child("id").error(id_node, "a snake_case attestation id (a-z, 0-9, single underscores)", repr(attestation_id))
     texts = {
         name: read_string(require_key(keys, name, node, ctx)[1], ctx.child(name), f"a non-empty {name.replace('_', ' ')}")

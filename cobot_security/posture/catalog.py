@@ -9,7 +9,6 @@ documented in ``docs/posture.md``.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 from yaml.nodes import Node
 
 from cobot_security.checks import ALL_CHECKS
+from cobot_security.names import is_snake_case
 from cobot_security.yaml_source import (
     YamlContext,
     line_of,
@@ -35,7 +35,6 @@ __all__ = ["CATALOG_VERSION", "Control", "ControlsCatalog", "Priority", "load_co
 #: The only catalog schema version this loader understands.
 CATALOG_VERSION = 1
 
-_SNAKE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 _TOP_KEYS = ("version", "controls")
 _CONTROL_KEYS = ("id", "title", "priority", "references", "checks", "attestations", "description")
 
@@ -98,7 +97,7 @@ class ControlsCatalog:
 
 def _snake_id(node: Node, ctx: YamlContext, what: str) -> str:
     value = read_string(node, ctx, f"a snake_case {what}")
-    if not _SNAKE.match(value):
+    if not is_snake_case(value):
         raise ctx.error(node, f"a snake_case {what} (a-z, 0-9, single underscores)", repr(value))
     return value
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from yaml.nodes import Node
 
+from cobot_security.names import is_snake_case
 from cobot_security.yaml_source import (
     YamlContext,
     line_of,
@@ -39,7 +40,6 @@ CATALOG_VERSION = 1
 _TOP_KEYS = ("version", "services")
 _SERVICE_KEYS = ("vendor", "service", "port", "protocol", "authentication", "references", "banner",
                  "description")
-_SNAKE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 
 
 class Authentication(str, Enum):
@@ -90,7 +90,7 @@ def _service(node: Node, ctx: YamlContext) -> ServiceEntry:
     vendor = read_string(require_key(keys, "vendor", node, ctx)[1], ctx.child("vendor"), "a vendor name")
     service_node = require_key(keys, "service", node, ctx)[1]
     service = read_string(service_node, ctx.child("service"), "a snake_case service name")
-    if not _SNAKE.match(service):
+    if not is_snake_case(service):
         raise ctx.child("service").error(service_node, "a snake_case service name", repr(service))
     port_node = require_key(keys, "port", node, ctx)[1]
     port = read_integer(port_node, ctx.child("port"), "a port 1-65535")

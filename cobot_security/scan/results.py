@@ -34,7 +34,7 @@ __all__ = [
 
 RECORD_VERSION = 1
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-_KIND = re.compile(r"^[a-z][a-z0-9_]*$")
+_KIND = re.compile(r"[a-z][a-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def store_scan_result(
 
     :raises KeystoreError: when the directory or file cannot be written.
     """
-    if not _KIND.match(kind):
+    if not _KIND.fullmatch(kind):
         raise ValueError(f"scan kind must be snake_case, got {kind!r}")
     document = {
         "version": RECORD_VERSION,
@@ -107,7 +107,7 @@ def read_scan_record(path: Path, default_kind: str = "", time_key: str = "scanne
         document = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise InputError(source, None, "a readable result file", exc.strerror or type(exc).__name__) from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise InputError(source, None, "a JSON result record", type(exc).__name__) from None
     if not isinstance(document, dict):
         raise InputError(source, None, "a JSON object", type(document).__name__)

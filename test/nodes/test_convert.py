@@ -47,7 +47,10 @@ def _status(**kw: object) -> DiagnosticStatus:
     _status(values=[KeyValue(key="k", value="v" * 5000)]),
     _status(values=[KeyValue(key=f"k{i}", value="v") for i in range(257)]),
     _status(values=[KeyValue(key="Not Snake", value="v")]),
-], ids=["level", "foreign", "empty", "check", "message", "hardware", "value", "count", "key"])
+    _status(name="cobot_security/crl\n/keystore"),
+    _status(values=[KeyValue(key="enclave\n", value="v")]),
+], ids=["level", "foreign", "empty", "check", "message", "hardware", "value", "count", "key", "check-newline",
+        "key-newline"])
 def test_hostile_statuses_are_rejected_not_raised(status: DiagnosticStatus) -> None:
     assert convert.status_to_finding(status) is None
 

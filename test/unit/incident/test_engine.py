@@ -135,3 +135,6 @@ def test_operator_close_and_closing_twice(plan, store, now) -> None:
 def test_bad_incident_ids_are_refused(store) -> None:
     with pytest.raises(InputError, match="incident id: expected an id like"):
         store.get("../../etc")
+    for tail in ("\n", "\r\n", "/..", " "):  # matched whole: no trailing newline slips past '$'
+        with pytest.raises(InputError, match="incident id: expected an id like"):
+            store.get("inc-20261129T120000Z-1a2b3c4d" + tail)

@@ -47,6 +47,18 @@ def test_sanitise_never_escapes_the_directory(tmp_path: Path) -> None:
     assert result_path(tmp_path, "services", "a/b").parent == tmp_path
 
 
+def test_scan_kind_is_matched_whole(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="snake_case"):
+        store_scan_result(tmp_path, "services\n", "arm", [OK], NOW)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_deeply_nested_record_is_an_input_error(tmp_path: Path) -> None:
+    (tmp_path / "services-x.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(InputError, match="services-x.json: expected a JSON result record, got RecursionError"):
+        read_scan_record(tmp_path / "services-x.json")
+
+
 def test_corrupt_record_is_returned_not_raised(tmp_path: Path) -> None:
     (tmp_path / "services-x.json").write_text("{not json")
     (tmp_path / "services-y.json").write_text(json.dumps({"kind": "services", "scanned_at": "2026-11-29T12:00:00Z",

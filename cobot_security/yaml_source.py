@@ -5,6 +5,11 @@ keeps its line number and duplicate keys can be caught: PyYAML's ``load`` silent
 duplicate, which would let a second entry quietly replace the first.  Every failure is an
 :class:`~cobot_security.errors.InputError` (or the subclass the caller names) reading
 ``<file>:<line>: <dotted.field>: expected X, got Y``.
+
+Hostile documents are bounded before any Python object is built from them
+(:mod:`cobot_security.yaml_compose`: size and nesting depth), and durations are bounded too
+(:mod:`cobot_security.duration`; :data:`MAX_DURATION` unless the caller is stricter), so
+``999999999999999999d`` is an error rather than an OverflowError.
 """
 
 from __future__ import annotations
@@ -14,20 +19,24 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from pathlib import Path
 from typing import Protocol, TypeVar
 
-import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from cobot_security.duration import MAX_DURATION, duration_seconds, format_duration, parse_duration
 from cobot_security.errors import InputError
+from cobot_security.yaml_compose import MAX_YAML_BYTES, MAX_YAML_DEPTH, compose_yaml, read_yaml_file
 
 __all__ = [
+    "MAX_DURATION",
+    "MAX_YAML_BYTES",
+    "MAX_YAML_DEPTH",
     "YamlContext",
     "YamlDocument",
     "compose_yaml",
     "describe_node",
+    "format_duration",
     "line_of",
     "parse_duration",
     "read_boolean",
@@ -46,11 +55,7 @@ __all__ = [
     "require_key",
 ]
 
-_DURATION = re.compile(r"^([1-9][0-9]*)([smhd])$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _MERGE_TAG = "tag:yaml.org,2002:merge"
-#: libyaml's composer with the safe resolver (same tags and marks), where PyYAML was built with it.
-_FAST_LOADER: type[yaml.CSafeLoader] | None = getattr(yaml, "CSafeLoader", None)
 
 
 @dataclass(frozen=True)
@@ -88,46 +93,6 @@ def describe_node(node: Node) -> str:
     tag = node.tag.rsplit(":", 1)[-1]
     kind = {"str": "string", "int": "integer", "bool": "boolean", "null": "null", "float": "float"}.get(tag, tag)
     return f"{kind} {node.value!r}" if kind != "null" else "nothing (null)"
-
-
-def compose_yaml(text: str, source: str, error_type: type[InputError] = InputError) -> Node | None:
-    """The node graph of YAML ``text`` (None for an empty document).
-
-    Composed by libyaml (``CSafeLoader``, 10 times faster on a 200-enclave policy) where PyYAML
-    has it; a document it refuses is composed again by the pure-Python loader, whose messages are
-    the ones users see, so that an error reads the same with or without libyaml.
-
-    :raises InputError: (of ``error_type``) on YAML syntax errors, with the line of the problem.
-    """
-    if _FAST_LOADER is not None:
-        try:
-            return yaml.compose(text, Loader=_FAST_LOADER)
-        except yaml.YAMLError:
-            pass  # bad input: let the pure-Python loader word the error
-    try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        got = exc.problem or str(exc)
-        if exc.context and exc.context_mark is not None:
-            got += f" ({exc.context} at line {exc.context_mark.line + 1})"
-        raise error_type(source, None, "valid YAML", got, line) from None
-    except yaml.YAMLError as exc:
-        raise error_type(source, None, "valid YAML", str(exc)) from None
-
-
-def read_yaml_file(path: Path | str, what: str, error_type: type[InputError] = InputError) -> str:
-    """The UTF-8 text of the YAML file at ``path``; ``what`` names it in errors ("a policy file").
-
-    :raises InputError: (of ``error_type``) when the file cannot be read or decoded.
-    """
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise error_type(path, None, f"a readable {what}", exc.strerror or type(exc).__name__) from None
-    except UnicodeDecodeError as exc:
-        raise error_type(path, None, "UTF-8 text", f"undecodable byte at offset {exc.start}") from None
 
 
 def read_scalar(node: Node, ctx: YamlContext, expected: str) -> object:
@@ -297,15 +262,15 @@ def read_unique_items(node: Node, ctx: YamlContext, parse: Callable[[Node, YamlC
     entries = read_sequence(node, ctx, expected)
     if non_empty and not entries:
         raise ctx.error(node, expected, "an empty list")
-    items: list[T] = []
+    items: dict[str, T] = {}
     for index, entry in enumerate(entries):
         item = parse(entry, ctx.item(index))
-        for previous in items:
-            if previous.id == item.id:
-                raise ctx.item(index).child("id").error(
-                    entry, f"each {what} id once (first defined at line {previous.line})", repr(item.id))
-        items.append(item)
-    return items
+        previous = items.get(item.id)
+        if previous is not None:
+            raise ctx.item(index).child("id").error(
+                entry, f"each {what} id once (first defined at line {previous.line})", repr(item.id))
+        items[item.id] = item
+    return list(items.values())
 
 
 @dataclass(frozen=True)
@@ -341,27 +306,23 @@ def read_document(
     return YamlDocument(root, keys, ctx, version)
 
 
-def parse_duration(text: str) -> _dt.timedelta:
-    """``"90d"`` → 90 days; units s, m, h, d; the number must be a positive integer.
+def read_duration(node: Node, ctx: YamlContext, minimum: _dt.timedelta | None = None,
+                  maximum: _dt.timedelta = MAX_DURATION) -> _dt.timedelta:
+    """A duration scalar such as ``90d`` (see :func:`parse_duration`) within ``minimum..maximum``.
 
-    :raises ValueError: when ``text`` is not of that form.
-    """
-    match = _DURATION.match(text)
-    if not match:
-        raise ValueError(text)
-    return _dt.timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
-
-
-def read_duration(node: Node, ctx: YamlContext) -> _dt.timedelta:
-    """A duration scalar such as ``90d`` (see :func:`parse_duration`).
-
-    :raises InputError: for anything else.
+    :raises InputError: for anything else, naming the bounds when the value is out of them.
     """
     expected = "a duration like 90d, 2160h, 45m or 30s (positive integer + unit s/m/h/d)"
     value = read_scalar(node, ctx, expected)
-    if isinstance(value, str):
-        try:
-            return parse_duration(value)
-        except ValueError:
-            pass
-    raise ctx.error(node, expected, describe_node(node))
+    if not isinstance(value, str):
+        raise ctx.error(node, expected, describe_node(node))
+    try:
+        seconds = duration_seconds(value)
+    except ValueError:
+        raise ctx.error(node, expected, describe_node(node)) from None
+    low = minimum.total_seconds() if minimum is not None else 1
+    if not low <= seconds <= maximum.total_seconds():
+        bounds = (f"between {format_duration(minimum)} and {format_duration(maximum)}" if minimum is not None
+                  else f"of at most {format_duration(maximum)}")
+        raise ctx.error(node, f"a duration {bounds}", repr(value))
+    return _dt.timedelta(seconds=seconds)

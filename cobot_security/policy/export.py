@@ -8,27 +8,12 @@ single-node shorthand.
 
 from __future__ import annotations
 
-import datetime as _dt
-
 import yaml
 
 from cobot_security.policy.model import Enclave, NodeGrants, WorkcellPolicy
+from cobot_security.yaml_source import format_duration
 
-_UNITS: tuple[tuple[str, int], ...] = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
-
-
-def format_duration(value: _dt.timedelta) -> str:
-    """The largest exact unit: 90 days → ``"90d"``, 36 hours → ``"36h"``.
-
-    :raises ValueError: for non-positive or sub-second durations, which the schema cannot express.
-    """
-    seconds = value.total_seconds()
-    if seconds <= 0 or seconds != int(seconds):
-        raise ValueError(f"duration must be a positive whole number of seconds, got {value}")
-    for unit, size in _UNITS:
-        if int(seconds) % size == 0:
-            return f"{int(seconds) // size}{unit}"
-    raise AssertionError("unreachable: 's' divides every whole number of seconds")
+__all__ = ["dump_policy_yaml", "format_duration"]
 
 
 def _grant_sections(node: NodeGrants) -> dict[str, object]:

@@ -20,6 +20,8 @@ WARNING = "warning"
 ERROR = "error"
 #: Longest enclave certificate lifetime lint accepts without a warning (CA/Browser Forum limit).
 MAX_ENCLAVE_DURATION = _dt.timedelta(days=397)
+#: Most wildcard comparisons one dangling-name check makes (a hostile policy must not hang lint).
+MAX_WILDCARD_COMPARISONS = 1_000_000
 
 #: NodeGrants field → (dotted policy field, what a wildcard there grants)
 _GRANT_MEANING: dict[str, tuple[str, str]] = {
@@ -150,8 +152,24 @@ def _lint_dangling(policy: WorkcellPolicy) -> list[LintFinding]:
     )
     for used_field, partner_field, text in checks:
         partners = [use.resolved for use in _uses(policy, partner_field)]
-        for use in _uses(policy, used_field):
-            if not any(_matches(use.resolved, other) for other in partners):
+        # Concrete names are looked up in a set; only wildcards are compared one by one, so a big
+        # cell without wildcards lints in linear time, and a wildcard-heavy one within a budget.
+        exact = {name for name in partners if not has_wildcard(name)}
+        patterns = [name for name in partners if has_wildcard(name)]
+        uses = _uses(policy, used_field)
+        work = sum(len(partners) if has_wildcard(use.resolved) else len(patterns) for use in uses)
+        if work > MAX_WILDCARD_COMPARISONS:
+            findings.append(LintFinding(
+                WARNING, "", "enclaves",
+                f"{used_field} names were not matched against {partner_field} names: the wildcards need {work}"
+                f" comparisons, more than {MAX_WILDCARD_COMPARISONS}; list concrete names instead"))
+            continue
+        for use in uses:
+            if has_wildcard(use.resolved):
+                fed = any(_matches(use.resolved, other) for other in partners)
+            else:
+                fed = use.resolved in exact or any(fnmatchcase(use.resolved, other) for other in patterns)
+            if not fed:
                 findings.append(
                     LintFinding(
                         WARNING,

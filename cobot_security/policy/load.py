@@ -9,7 +9,6 @@ documented key by key in ``docs/policy.md``.
 
 from __future__ import annotations
 
-import datetime as _dt
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -19,11 +18,11 @@ from cobot_security.errors import InvalidNameError, PolicyError
 from cobot_security.names import (
     NameContext,
     validate_enclave_path,
+    validate_grant_name,
     validate_namespace,
     validate_node_name,
-    validate_ros_name,
 )
-from cobot_security.policy.export import format_duration
+from cobot_security.policy.lifetimes import read_lifetimes
 from cobot_security.policy.model import (
     Enclave,
     GovernanceOptions,
@@ -42,7 +41,6 @@ from cobot_security.yaml_source import (
     read_boolean,
     read_choice,
     read_document,
-    read_duration,
     read_integer,
     read_mapping,
     read_sequence,
@@ -74,7 +72,6 @@ _GOVERNANCE_KEYS = (
     "protection",
 )
 _PROTECTION_KEYS = ("rtps", "discovery", "liveliness", "metadata", "data")
-_CERT_KEYS = ("ca", "enclave", "crl")
 _GRANT_KEYS = ("topics", "services", "actions")
 _SHORTHAND_KEYS = ("node", "namespace", *_GRANT_KEYS, "builtins")
 _NODES_FORM_KEYS = ("nodes", "builtins")
@@ -107,10 +104,6 @@ def _checked(validate: Callable[[str, NameContext], str], name: str, where: Name
         raise PolicyError(exc.file, exc.field, exc.expected, exc.got, exc.line) from exc
 
 
-def _ros_name(name: str, where: NameContext) -> str:
-    return validate_ros_name(name, where, wildcards=True)
-
-
 def _governance(node: Node, ctx: YamlContext) -> GovernanceOptions:
     keys = read_mapping(node, ctx, _GOVERNANCE_KEYS)
     options: dict[str, object] = {}
@@ -126,42 +119,19 @@ def _governance(node: Node, ctx: YamlContext) -> GovernanceOptions:
     return GovernanceOptions(**options)  # type: ignore[arg-type]
 
 
-def _lifetimes(node: Node, ctx: YamlContext) -> Lifetimes:
-    keys = read_mapping(node, ctx, _CERT_KEYS)
-    values: dict[str, _dt.timedelta] = {}
-    layout = {
-        "ca": {"duration": "ca_duration"},
-        "enclave": {"duration": "enclave_duration", "renew_before": "renew_before"},
-        "crl": {"next_update": "crl_next_update"},
-    }
-    for section, (_, section_node) in keys.items():
-        sctx = ctx.child(section)
-        fields = layout[section]
-        for key, (_, value_node) in read_mapping(section_node, sctx, tuple(fields)).items():
-            values[fields[key]] = read_duration(value_node, sctx.child(key))
-    lifetimes = Lifetimes(**values)
-    if lifetimes.renew_before >= lifetimes.enclave_duration:
-        enclave_keys = keys.get("enclave")
-        where = node
-        if enclave_keys is not None:
-            inner = read_mapping(enclave_keys[1], ctx.child("enclave"), ())
-            where = (inner.get("renew_before") or inner.get("duration") or enclave_keys)[0]
-        raise ctx.child("enclave.renew_before").error(
-            where,
-            f"a renew_before shorter than the enclave duration {format_duration(lifetimes.enclave_duration)}",
-            format_duration(lifetimes.renew_before),
-        )
-    return lifetimes
-
-
-def _grant_sections(keys: dict[str, tuple[Node, Node]], ctx: YamlContext) -> dict[str, tuple[str, ...]]:
+def _grant_sections(keys: dict[str, tuple[Node, Node]], ctx: YamlContext, node: str,
+                    namespace: str) -> dict[str, tuple[str, ...]]:
     grants: dict[str, tuple[str, ...]] = {}
     for section, fields in _GRANT_FIELDS.items():
         if section not in keys:
             continue
         sctx = ctx.child(section)
+
+        def validate(name: str, where: NameContext, action: bool = section == "actions") -> str:
+            return validate_grant_name(name, node, namespace, action, where)
+
         for key, (_, value_node) in read_mapping(keys[section][1], sctx, tuple(fields)).items():
-            grants[fields[key]] = _names(value_node, sctx.child(key), _ros_name)
+            grants[fields[key]] = _names(value_node, sctx.child(key), validate)
     return grants
 
 
@@ -174,7 +144,8 @@ def _node_grants(keys: dict[str, tuple[Node, Node]], name_key: str, ctx: YamlCon
         ns_node = keys["namespace"][1]
         sctx = ctx.child("namespace")
         namespace = _checked(validate_namespace, read_string(ns_node, sctx, "a namespace"), _name_context(sctx, ns_node))
-    return NodeGrants(name=name, namespace=namespace, line=line_of(line_node), **_grant_sections(keys, ctx))
+    return NodeGrants(name=name, namespace=namespace, line=line_of(line_node),
+                      **_grant_sections(keys, ctx, name, namespace))
 
 
 def _enclave(path_node: Node, node: Node, ctx: YamlContext) -> Enclave:
@@ -234,16 +205,19 @@ def check_enclave_set(enclaves: Sequence[Enclave], source: str) -> None:
             )
         seen[enclave.path] = enclave
     for enclave in enclaves:
-        for other in enclaves:
-            if enclave.path.startswith(other.path + "/"):
-                raise PolicyError(
-                    source,
-                    f"enclaves.{enclave.path}",
-                    f"enclave paths that do not nest (enclave directories cannot contain each other;"
-                    f" {other.path} is defined at line {other.line})",
-                    repr(enclave.path),
-                    enclave.line,
-                )
+        # Each ancestor path looked up by name: linear in the number of enclaves, not quadratic.
+        tokens = enclave.path[1:].split("/")
+        ancestors = [seen[path] for path in ("/" + "/".join(tokens[:k]) for k in range(1, len(tokens))) if path in seen]
+        if ancestors:
+            other = ancestors[0]
+            raise PolicyError(
+                source,
+                f"enclaves.{enclave.path}",
+                f"enclave paths that do not nest (enclave directories cannot contain each other;"
+                f" {other.path} is defined at line {other.line})",
+                repr(enclave.path),
+                enclave.line,
+            )
     owner: dict[str, tuple[Enclave, NodeGrants]] = {}
     for enclave in enclaves:
         for index, node in enumerate(enclave.nodes):
@@ -298,7 +272,7 @@ def _policy(document: YamlDocument) -> WorkcellPolicy:
     domain_ids = _domain_ids(require_key(keys, "domain_ids", root, ctx)[1], ctx.child("domain_ids"))
     middlewares = _middlewares(keys["middlewares"][1], ctx.child("middlewares")) if "middlewares" in keys else None
     governance = _governance(keys["governance"][1], ctx.child("governance")) if "governance" in keys else GovernanceOptions()
-    lifetimes = _lifetimes(keys["certificates"][1], ctx.child("certificates")) if "certificates" in keys else Lifetimes()
+    lifetimes = read_lifetimes(keys["certificates"][1], ctx.child("certificates")) if "certificates" in keys else Lifetimes()
     enclaves_node = require_key(keys, "enclaves", root, ctx)[1]
     ectx = ctx.child("enclaves")
     enclave_keys = read_mapping(

@@ -41,7 +41,7 @@ def test_round_trip_awkward_names() -> None:
 version: 1
 name: 'yes'
 domain_ids: [0]
-certificates: {enclave: {duration: 36h, renew_before: 90m}, crl: {next_update: 61s}}
+certificates: {enclave: {duration: 36h, renew_before: 90m}, crl: {next_update: 3601s}}
 enclaves:
   /a:
     node: a

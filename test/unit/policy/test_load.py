@@ -191,6 +191,15 @@ def test_binary_file_is_policy_error(tmp_path: Path) -> None:
          "enclaves./a.topics", 7),
         ("version: 1\nname: c\ndomain_ids: [0]\nenclaves:\n  /a:\n    nodes: [{namespace: /}]\n",
          "enclaves./a.nodes[0].name", 6),
+        # Unknown keys in the nodes: list form (issue 16: only the single-node form was tested).
+        ("version: 1\nname: c\ndomain_ids: [0]\nenclaves:\n  /a:\n    nodes:\n      - name: a\n"
+         "        topic: {publish: [x]}\n", "enclaves./a.nodes[0].topic", 8),
+        ("version: 1\nname: c\ndomain_ids: [0]\nenclaves:\n  /a:\n    nodes:\n      - name: a\n"
+         "      - name: b\n        node: b\n", "enclaves./a.nodes[1].node", 9),
+        ("version: 1\nname: c\ndomain_ids: [0]\nenclaves:\n  /a:\n    nodes:\n      - name: a\n"
+         "        topics: {publsh: [x]}\n", "enclaves./a.nodes[0].topics.publsh", 8),
+        ("version: 1\nname: c\ndomain_ids: [0]\nenclaves:\n  /a:\n    nodes:\n      - name: a\n"
+         "        services: {reply: [x]}\n", "enclaves./a.nodes[0].services.reply", 8),
         ("version: 1\nname: c\ndomain_ids: [0]\nenclaves:\n  /a:\n    node: a\n    topics: {publish: [1]}\n",
          "enclaves./a.topics.publish[0]", 7),
         ("version: 1\nname: c\ndomain_ids: [0]\nenclaves:\n  /a:\n    node: a\n    services: {reply: []}\n",

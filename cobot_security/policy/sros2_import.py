@@ -13,32 +13,29 @@ DDS topics) is redundant and dropped.  Any other DENY, in particular one narrowi
 wildcard, cannot be represented: dropping it would silently grant more than the sros2 policy did,
 so it is refused with a PolicyError naming the element and line.
 
-XIncludes are expanded here, not by libxml2: only ``parse="xml"`` includes of local files inside
-the top policy's directory, with an optional ``xpointer(<xpath>)``, each file parsed with the
-safe parser (no DTD, no entities, no network).  Errors name the file the element came from.
+XIncludes are expanded first, by :mod:`cobot_security.policy.xinclude` (not by libxml2), within
+its budgets.  Errors name the file the element came from.
 """
 
 from __future__ import annotations
 
-import copy
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
 from typing import Any, cast
-from urllib.parse import urlsplit
 
 from lxml import etree
 
 from cobot_security.errors import InvalidNameError, PolicyError
+from cobot_security.input_file import read_input_bytes
 from cobot_security.names import (
     NameContext,
     has_wildcard,
     validate_enclave_path,
+    validate_grant_name,
     validate_namespace,
     validate_node_name,
-    validate_ros_name,
 )
 from cobot_security.policy.grants import compute_dds_grants
 from cobot_security.policy.load import MAX_DOMAIN_ID, SCHEMA_VERSION, check_enclave_set
@@ -49,17 +46,14 @@ from cobot_security.policy.model import (
     NodeGrants,
     WorkcellPolicy,
 )
-from cobot_security.policy.xml import parse_xml
+from cobot_security.policy.xinclude import ORIGIN, check_budget, expand_includes
+from cobot_security.policy.xml import MAX_XML_BYTES, element_line, parse_xml
 
 #: The sros2 policy format this importer understands.
 SROS2_POLICY_VERSION = "0.2.0"
-_XINCLUDE_NAMESPACES = ("http://www.w3.org/2001/XInclude", "http://www.w3.org/2003/XInclude")
 _XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
-#: Private attribute recording which file an included element came from (never serialised).
-_ORIGIN = "{urn:cobot-security:sros2-import}origin"
-_XPOINTER = re.compile(r"^\s*xpointer\((.+)\)\s*$", re.DOTALL)
-_MAX_INCLUDE_DEPTH = 16
-_MAX_INCLUDED_ELEMENTS = 100_000
+#: Concrete DENY topics x ALLOW wildcards compared per enclave (every other check is a set lookup).
+_MAX_DENY_COMPARISONS = 1_000_000
 
 #: element tag → (child tag, {attribute: NodeGrants field})
 _SECTIONS: dict[str, tuple[str, dict[str, str]]] = {
@@ -69,93 +63,12 @@ _SECTIONS: dict[str, tuple[str, dict[str, str]]] = {
 }
 
 
-@dataclass
-class _Includes:
-    """State of one XInclude expansion: the directory includes must stay in, and a size budget."""
-
-    root_dir: Path
-    elements: int = 0
-
-
-def _parse(data: bytes, source: str) -> etree._Element:
-    """Parse safely (policy/xml.py: no entities, no DTD, no network).
-
-    :raises InputError: on malformed XML or a DOCTYPE / entity declaration.
-    """
-    return parse_xml(data, source)
-
-
-def _line(element: etree._Element) -> int | None:
-    """The element's source line (lxml-stubs declare ``sourceline`` untyped; lxml gives ``int | None``)."""
-    return cast("int | None", element.sourceline)
-
-
 def _origin(element: etree._Element, default: str) -> str:
     for node in (element, *element.iterancestors()):
-        value = node.get(_ORIGIN)
+        value = node.get(ORIGIN)
         if value is not None:
             return value
     return default
-
-
-def _include_target(include: etree._Element, file: Path, state: _Includes) -> Path:
-    href = include.get("href") or ""
-    where = (str(file), "xi:include", _line(include))
-    parsed = urlsplit(href)
-    if not href or parsed.scheme or parsed.netloc or PurePosixPath(parsed.path).is_absolute() or parsed.query:
-        raise PolicyError(where[0], where[1], "a relative href to a local file", repr(href), where[2])
-    if include.get("parse", "xml") != "xml":
-        raise PolicyError(where[0], where[1], 'parse="xml"', repr(include.get("parse")), where[2])
-    target = (file.parent / parsed.path).resolve()
-    if not target.is_relative_to(state.root_dir):
-        raise PolicyError(
-            where[0], where[1], f"an included file inside {state.root_dir}", repr(href), where[2]
-        )
-    return target
-
-
-def _expand_includes(root: etree._Element, file: Path, state: _Includes, stack: tuple[Path, ...]) -> None:
-    """Replace every xi:include below ``root`` by the (xpointer-selected) elements of its file."""
-    tags = [f"{{{ns}}}include" for ns in _XINCLUDE_NAMESPACES]
-    for include in list(root.iter(*tags)):
-        target = _include_target(include, file, state)
-        line = _line(include)
-        if target in stack or len(stack) >= _MAX_INCLUDE_DEPTH:
-            raise PolicyError(file, "xi:include", "no recursive or deeper than 16 includes", str(target), line)
-        try:
-            data = target.read_bytes()
-        except OSError as exc:
-            raise PolicyError(file, "xi:include", "a readable included file", f"{target}: {exc.strerror}", line) from None
-        included = _parse(data, str(target))
-        _expand_includes(included, target, state, (*stack, target))
-        xpointer = include.get("xpointer")
-        if xpointer is None:
-            selected: list[object] = [included]
-        else:
-            match = _XPOINTER.match(xpointer)
-            if match is None:
-                raise PolicyError(file, "xi:include/@xpointer", "xpointer(<xpath>)", repr(xpointer), line)
-            try:
-                result = included.getroottree().xpath(match.group(1))
-            except etree.XPathError as exc:
-                raise PolicyError(file, "xi:include/@xpointer", "a valid XPath", f"{xpointer!r} ({exc})", line) from None
-            selected = list(result) if isinstance(result, list) else [result]
-        parent = include.getparent()
-        if parent is None:
-            raise PolicyError(file, "xi:include", "an include inside the policy element", "the root element", line)
-        position = parent.index(include)
-        for element in selected:
-            if not isinstance(element, etree._Element) or not isinstance(element.tag, str):
-                continue  # whitespace text and comments selected by '*'-free XPaths carry no rules
-            state.elements += sum(1 for _ in element.iter())
-            if state.elements > _MAX_INCLUDED_ELEMENTS:
-                raise PolicyError(file, "xi:include", "fewer than 100000 included elements", "more", line)
-            clone = copy.deepcopy(element)
-            if clone.get(_ORIGIN) is None:
-                clone.set(_ORIGIN, str(target))
-            parent.insert(position, clone)
-            position += 1
-        parent.remove(include)
 
 
 @dataclass
@@ -170,7 +83,7 @@ class _Deny:
 
 @dataclass
 class _ProfileGrants:
-    allowed: dict[str, list[str]] = field(default_factory=dict)
+    allowed: dict[str, dict[str, None]] = field(default_factory=dict)
     denied: list[_Deny] = field(default_factory=list)
 
 
@@ -182,11 +95,11 @@ def _checked_name(validate: Callable[[str, NameContext], str], value: str, where
 
 
 def _where(element: etree._Element, source: str, field_name: str) -> NameContext:
-    return NameContext(file=_origin(element, source), field=field_name, line=_line(element))
+    return NameContext(file=_origin(element, source), field=field_name, line=element_line(element))
 
 
 def _error(element: etree._Element, source: str, field_name: str, expected: str, got: str) -> PolicyError:
-    return PolicyError(_origin(element, source), field_name, expected, got, _line(element))
+    return PolicyError(_origin(element, source), field_name, expected, got, element_line(element))
 
 
 def _children(element: etree._Element) -> list[etree._Element]:
@@ -198,33 +111,51 @@ def _attributes(element: etree._Element) -> dict[str, str]:
     """The element's own attributes (XInclude's xml:base and our origin marker left out)."""
     # lxml-stubs type attribute keys and values as str | bytes; under Python 3 lxml returns str.
     items = cast("list[tuple[str, str]]", element.attrib.items())
-    return {key: value for key, value in items if key not in (_XML_BASE, _ORIGIN)}
+    return {key: value for key, value in items if key not in (_XML_BASE, ORIGIN)}
 
 
-def _profile_section(section: etree._Element, label: str, source: str, grants: _ProfileGrants) -> None:
+def _name_text(element: etree._Element, source: str, field_name: str) -> str:
+    """The whole text of a name element, which must be plain text.
+
+    A comment, processing instruction or element inside a name is refused rather than joined or
+    skipped: ``<topic>joint<!--x-->_states</topic>`` would otherwise read as ``joint`` (lxml's
+    ``.text`` stops at the comment), silently granting a different topic than the file shows.
+    """
+    inner = next(iter(element), None)
+    if inner is not None:
+        kind = ("a comment" if isinstance(inner, etree._Comment)
+                else "a processing instruction" if isinstance(inner, etree._ProcessingInstruction)
+                else f"an element <{inner.tag}>")
+        raise _error(inner, source, field_name,
+                     "a name as plain text (no comments, processing instructions or elements inside it)",
+                     f"{kind} inside <{element.tag}>")
+    return (element.text or "").strip()
+
+
+def _profile_section(section: etree._Element, label: str, source: str, grants: _ProfileGrants,
+                     node: tuple[str, str]) -> None:
     child_tag, fields = _SECTIONS[section.tag]
+
+    def validate(name: str, where: NameContext) -> str:
+        return validate_grant_name(name, node[0], node[1], section.tag == "actions", where)
+
     names = []
     for index, child in enumerate(_children(section)):
         field_name = f"{label}/{section.tag}/{child_tag}[{index + 1}]"
         if child.tag != child_tag:
             raise _error(child, source, field_name, f"<{child_tag}>", f"<{child.tag}>")
-        text = (child.text or "").strip()
-        names.append(_checked_name(_ros_name, text, _where(child, source, field_name)))
+        names.append(_checked_name(validate, _name_text(child, source, field_name), _where(child, source, field_name)))
     for attribute, value in _attributes(section).items():
         field_name = f"{label}/{section.tag}/@{attribute}"
         if attribute not in fields:
             raise _error(section, source, field_name, "one of the attributes " + ", ".join(fields), repr(attribute))
         if value == "ALLOW":
-            target = grants.allowed.setdefault(fields[attribute], [])
-            target.extend(name for name in names if name not in target)
+            target = grants.allowed.setdefault(fields[attribute], {})
+            target.update(dict.fromkeys(names))  # a dict keeps the order and drops repeats in linear time
         elif value == "DENY":
             grants.denied.append(_Deny(section, _origin(section, source), fields[attribute], tuple(names)))
         else:
             raise _error(section, source, field_name, "ALLOW or DENY", repr(value))
-
-
-def _ros_name(name: str, where: NameContext) -> str:
-    return validate_ros_name(name, where, wildcards=True)
 
 
 def _profile(profile: etree._Element, label: str, source: str) -> tuple[NodeGrants, list[_Deny]]:
@@ -240,23 +171,27 @@ def _profile(profile: etree._Element, label: str, source: str) -> tuple[NodeGran
     for section in _children(profile):
         if section.tag not in _SECTIONS:
             raise _error(section, source, f"{label}/{section.tag}", "<topics>, <services> or <actions>", f"<{section.tag}>")
-        _profile_section(section, label, source, grants)
+        _profile_section(section, label, source, grants, (name, namespace))
     node = NodeGrants(
         name=name,
         namespace=namespace,
-        line=_line(profile),
+        line=element_line(profile),
         **{key: tuple(values) for key, values in grants.allowed.items()},
     )
     return node, grants.denied
 
 
-def _overlaps(patterns: tuple[str, ...], name: str) -> bool:
-    return any(fnmatchcase(name, pattern) or fnmatchcase(pattern, name) for pattern in patterns)
-
-
 def _check_denies(enclave: Enclave, denies: list[tuple[NodeGrants, _Deny]]) -> None:
-    """Refuse every DENY that could take away something the enclave's ALLOW rules grant."""
+    """Refuse every DENY that could take away something the enclave's ALLOW rules grant.
+
+    A wildcard DENY always could; a concrete one could when an ALLOW names it or an ALLOW wildcard
+    matches it.  Concrete ALLOWs are looked up in a set, and the wildcard comparisons are bounded
+    (:data:`_MAX_DENY_COMPARISONS`) so that a hostile file cannot make the import quadratic.
+    """
     allowed = compute_dds_grants(enclave)
+    granted = {direction: (set(topics), [t for t in topics if has_wildcard(t)])
+               for direction, topics in (("publish", allowed.publish), ("subscribe", allowed.subscribe))}
+    work = 0
     for node, deny in denies:
         denied_field: dict[str, Any] = {deny.grant_field: deny.names}
         probe = Enclave(
@@ -265,12 +200,14 @@ def _check_denies(enclave: Enclave, denies: list[tuple[NodeGrants, _Deny]]) -> N
             builtins=False,
         )
         denied = compute_dds_grants(probe)
-        clash = [
-            topic
-            for topics, granted in ((denied.publish, allowed.publish), (denied.subscribe, allowed.subscribe))
-            for topic in topics
-            if has_wildcard(topic) or _overlaps(granted, topic)
-        ]
+        clash = []
+        for direction, topics in (("publish", denied.publish), ("subscribe", denied.subscribe)):
+            exact, patterns = granted[direction]
+            work += len(topics) * len(patterns)
+            check_budget(work, _MAX_DENY_COMPARISONS, Path(deny.file), "DENY x ALLOW-wildcard comparisons",
+                    element_line(deny.element), f"enclave[@path='{enclave.path}']/{deny.element.tag}")
+            clash += [topic for topic in topics if has_wildcard(topic) or topic in exact
+                      or any(fnmatchcase(topic, pattern) for pattern in patterns)]
         if clash:
             attribute = next(key for key, value in _attributes(deny.element).items() if value == "DENY")
             raise PolicyError(
@@ -279,7 +216,7 @@ def _check_denies(enclave: Enclave, denies: list[tuple[NodeGrants, _Deny]]) -> N
                 "no DENY that narrows an ALLOW (the allow-list model cannot express it; list the allowed"
                 " names explicitly instead)",
                 f"DENY of {', '.join(deny.names)} overlapping the allowed DDS topic {clash[0]}",
-                _line(deny.element),
+                element_line(deny.element),
             )
 
 
@@ -304,7 +241,7 @@ def _enclave(element: etree._Element, source: str, builtins: bool) -> Enclave:
         denies.extend((node, deny) for deny in denied)
     if not nodes:
         raise _error(children[0], source, f"{label}/profiles", "at least one <profile>", "none")
-    enclave = Enclave(path=path, nodes=tuple(nodes), builtins=builtins, line=_line(element))
+    enclave = Enclave(path=path, nodes=tuple(nodes), builtins=builtins, line=element_line(element))
     _check_denies(enclave, denies)
     return enclave
 
@@ -338,18 +275,17 @@ def import_sros2_policy_bytes(
             raise PolicyError(source, "domain_ids", f"domain ids 0..{MAX_DOMAIN_ID}", str(domain_id))
     if not domain_ids:
         raise PolicyError(source, "domain_ids", "at least one domain id", "none")
-    root = _parse(data, source)
-    file = Path(source).resolve()
-    _expand_includes(root, file, _Includes(root_dir=file.parent), (file,))
+    root = parse_xml(data, source)
+    expand_includes(root, Path(source).resolve())
     if root.tag != "policy":
-        raise PolicyError(source, "policy", "a <policy> root element", f"<{root.tag}>", _line(root))
+        raise PolicyError(source, "policy", "a <policy> root element", f"<{root.tag}>", element_line(root))
     version = root.get("version")
     if version != SROS2_POLICY_VERSION:
-        raise PolicyError(source, "policy/@version", f'"{SROS2_POLICY_VERSION}"', repr(version), _line(root))
+        raise PolicyError(source, "policy/@version", f'"{SROS2_POLICY_VERSION}"', repr(version), element_line(root))
     children = _children(root)
     if [child.tag for child in children] != ["enclaves"]:
         raise PolicyError(
-            source, "policy", "exactly one <enclaves> element", repr([c.tag for c in children]), _line(root)
+            source, "policy", "exactly one <enclaves> element", repr([c.tag for c in children]), element_line(root)
         )
     enclaves = []
     for element in _children(children[0]):
@@ -357,7 +293,7 @@ def import_sros2_policy_bytes(
             raise _error(element, source, "policy/enclaves", "<enclave>", f"<{element.tag}>")
         enclaves.append(_enclave(element, source, builtins))
     if not enclaves:
-        raise PolicyError(source, "policy/enclaves", "at least one <enclave>", "none", _line(children[0]))
+        raise PolicyError(source, "policy/enclaves", "at least one <enclave>", "none", element_line(children[0]))
     check_enclave_set(enclaves, source)
     return WorkcellPolicy(
         version=SCHEMA_VERSION,
@@ -381,8 +317,5 @@ def import_sros2_policy(
     :raises PolicyError: when the file cannot be read or is not a convertible sros2 policy.
     :raises InputError: on malformed XML or entity declarations.
     """
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise PolicyError(path, None, "a readable sros2 policy file", exc.strerror or type(exc).__name__) from None
+    data = read_input_bytes(path, "sros2 policy file", MAX_XML_BYTES, PolicyError)
     return import_sros2_policy_bytes(data, str(path), domain_ids=domain_ids, builtins=builtins, name=name)

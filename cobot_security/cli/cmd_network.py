@@ -14,6 +14,7 @@ from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.network.check import (
     check_ruleset,
     read_live_ruleset,
+    read_ruleset_file,
     record_network_check,
 )
 from cobot_security.network.load import load_network
@@ -77,7 +78,7 @@ def run_check(args: argparse.Namespace) -> int:
     """Check the ruleset, print the finding, record it; exit 1 unless OK."""
     network = _network(args)
     if args.ruleset_json is not None:
-        text, evidence = args.ruleset_json.read_text(encoding="utf-8"), f"file {args.ruleset_json}"
+        text, evidence = read_ruleset_file(args.ruleset_json), f"file {args.ruleset_json}"
     else:
         text = read_live_ruleset(args.netns)
         evidence = "nft -j list ruleset" + (f" in netns {args.netns}" if args.netns else "")

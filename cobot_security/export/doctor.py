@@ -35,7 +35,7 @@ def parse_report_message(message: str) -> PostureReport:
     """
     try:
         data = json.loads(message)
-    except ValueError:
+    except (ValueError, RecursionError):
         data = None
     if not isinstance(data, dict):
         return report_from_dict({})  # raises the InputError naming what was expected

@@ -88,7 +88,7 @@ def _audit_members(layout: KeystoreLayout, start: _dt.datetime, end: _dt.datetim
         try:
             record = json.loads(line)
             when = _dt.datetime.fromisoformat(str(record["time"]))
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             continue
         if start <= when <= end:
             excerpt.append(record)
@@ -194,7 +194,7 @@ def _check_chain(log: bytes) -> str:
     for number, line in enumerate(log.splitlines(), start=1):
         try:
             record = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than Python recurses
             return f"line {number} is not JSON"
         if not isinstance(record, dict) or record.get("seq") != number or record.get("prev") != prev:
             return f"line {number} breaks the hash chain (seq/prev)"
@@ -221,7 +221,7 @@ def verify_bundle(path: Path, layout: KeystoreLayout | None) -> BundleVerificati
         listed = dict(doc["members"])
         kind = str(doc["signature"])
         created = _dt.datetime.fromisoformat(str(doc["created"]))
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         return BundleVerification(False, first_bad=MANIFEST, problem="manifest is not the expected JSON")
     problem = _check_signature(members, raw, kind, created, layout)
     if problem:
@@ -242,7 +242,7 @@ def verify_bundle(path: Path, layout: KeystoreLayout | None) -> BundleVerificati
         try:
             excerpt = json.loads(members.get("audit/excerpt.json", b'{"records": []}'))
             records = list(excerpt["records"])
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             return BundleVerification(False, kind, "audit/excerpt.json", "not the expected JSON")
         for record in records:
             if not isinstance(record, dict):

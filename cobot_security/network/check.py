@@ -21,6 +21,7 @@ from cobot_security.atomic import write_bytes_atomic
 from cobot_security.checks import NETWORK_RULESET
 from cobot_security.clock import iso_utc
 from cobot_security.errors import CobotSecurityError, InputError
+from cobot_security.input_file import read_input_text
 from cobot_security.network.model import NetworkPolicy
 from cobot_security.network.render import (
     CHAIN_NAME,
@@ -38,12 +39,15 @@ __all__ = [
     "check_ruleset",
     "read_live_ruleset",
     "read_network_check",
+    "read_ruleset_file",
     "record_network_check",
 ]
 
 GATEWAY_SUBJECT = "gateway"
 REFERENCES = "IEC 62443-3-3 SR 5.1, SR 5.2"
 RECORD_VERSION = 1
+#: Largest saved ``nft -j list ruleset`` read (a gateway's ruleset is a few hundred KB at most).
+MAX_RULESET_BYTES = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,8 @@ def _parse(ruleset_json: Mapping[str, Any] | str, source: str) -> list[Mapping[s
         except json.JSONDecodeError as exc:
             raise InputError(source, None, "the JSON of `nft -j list ruleset`", f"invalid JSON ({exc.msg})",
                              exc.lineno) from None
+        except RecursionError:  # JSON nested deeper than Python's decoder recurses
+            raise InputError(source, None, "the JSON of `nft -j list ruleset`", "JSON nested too deeply") from None
     else:
         data = ruleset_json
     items = data.get("nftables") if isinstance(data, Mapping) else None
@@ -236,6 +242,14 @@ def check_ruleset(network: NetworkPolicy, ruleset_json: Mapping[str, Any] | str,
     return [Finding(NETWORK_RULESET, GATEWAY_SUBJECT, Level.OK, message, values)]
 
 
+def read_ruleset_file(path: Path) -> str:
+    """The JSON text of an ``nft -j list ruleset`` dump saved in ``path`` (at most 16 MiB, UTF-8).
+
+    :raises InputError: when the file cannot be read, is too big or is not UTF-8.
+    """
+    return read_input_text(path, "saved nft JSON ruleset", MAX_RULESET_BYTES)
+
+
 def read_live_ruleset(netns: str | None = None, timeout_s: float = 10.0) -> str:
     """The JSON text of ``nft -j list ruleset`` on this host or inside network namespace ``netns``.
 
@@ -285,7 +299,7 @@ def read_network_check(path: Path) -> NetworkCheckRecord:
     except OSError as exc:
         raise InputError(path, None, "a network check record (run `cobot-security network check`)",
                          exc.strerror or type(exc).__name__) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise InputError(path, None, "a JSON network check record", str(exc)) from None
     try:
         if data["version"] != RECORD_VERSION:

@@ -88,6 +88,8 @@ def test_without_the_ca_key_the_bundle_is_hmac_signed(plan, keystores, tmp_path:
      "MANIFEST.json"),
     (lambda m: m.__setitem__("audit/audit.log", b"\n".join(m["audit/audit.log"].splitlines()[1:]) + b"\n"),
      "audit/audit.log"),
+    # JSON nested deeper than Python's decoder recurses is a bad member, not a RecursionError.
+    (lambda m: m.__setitem__("MANIFEST.json", b"[" * 100_000 + b"]" * 100_000), "MANIFEST.json"),
 ])
 def test_tampered_bundle_names_the_first_bad_member(plan, keystores, tmp_path: Path, now, change, bad) -> None:
     root = keystores["plain"]

@@ -60,14 +60,37 @@ def test_key_and_log_are_private(layout: KeystoreLayout) -> None:
     assert layout.audit_key.read_bytes().hex() not in layout.audit_log.read_text()
 
 
-def test_edited_field_is_named(layout: KeystoreLayout) -> None:
+# Every field but the MAC itself, each edited in a middle record.  The MAC must cover each one:
+# were ``details`` left out, the chain would still flag the edit, but one line late (issue 16).
+EDITS = {
+    "seq": 7,
+    "time": "2026-11-29T13:00:00+00:00",
+    "event": "rollback",
+    "subject": "/cell/someone_else",
+    "details": {"serial": "ff"},
+    "prev": "f" * 64,
+}
+
+
+@pytest.mark.parametrize(("name", "value"), EDITS.items(), ids=list(EDITS))
+def test_edited_field_is_named(layout: KeystoreLayout, name: str, value: object) -> None:
     lines = _lines(layout)
     record = json.loads(lines[1])
-    record["subject"] = "/cell/someone_else"
+    record[name] = value
     lines[1] = json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n"
     _write(layout, lines)
     result = verify_audit_log(layout)
     assert (result.ok, result.first_bad, result.records) == (False, 2, 1)
+    assert "MAC mismatch" in result.problem
+
+
+def test_edited_details_value_is_named_at_its_own_line(layout: KeystoreLayout) -> None:
+    lines = _lines(layout)
+    lines[2] = lines[2].replace('"serial":"2"', '"serial":"3"')
+    assert lines[2] != _lines(layout)[2]
+    _write(layout, lines)
+    result = verify_audit_log(layout)
+    assert (result.ok, result.first_bad) == (False, 3)
     assert "MAC mismatch" in result.problem
 
 
@@ -155,6 +178,7 @@ def test_append_refuses_after_a_truncated_tail(layout: KeystoreLayout) -> None:
 
 @pytest.mark.parametrize(("event", "details", "now", "match"), [
     ("Bad Event", {}, T0, "event"),
+    ("issue\n", {}, T0, "event"),  # matched whole: '$' alone would let the newline through
     ("issue", {"key": "-----BEGIN PRIVATE KEY-----"}, T0, "no key material"),
     ("issue", {}, T0.replace(tzinfo=None), "timezone-aware"),
 ])

@@ -180,6 +180,22 @@ def test_due_crl_is_refreshed(ks: Keystore, policy: WorkcellPolicy) -> None:
     assert plan_reconcile(ks, policy, now).empty
 
 
+def test_due_crl_refresh_by_reconcile_keeps_revocations(ks: Keystore, policy: WorkcellPolicy) -> None:
+    from cobot_security.keystore.revocation import revoke_enclave
+
+    revoke_enclave(ks, "/gripper", "key_compromise", ISSUED, policy)
+    revoked = crl_status(ks.layout, ISSUED)
+    assert revoked.revoked == 1
+    next_update = revoked.next_update
+    assert next_update is not None
+    now = next_update - DAY
+
+    outcome = apply_reconcile(ks, policy, plan_reconcile(ks, policy, now), now, allow_rotate=False)
+    assert outcome.crl_refreshed
+    status = crl_status(ks.layout, now)
+    assert (status.revoked, status.next_update) == (1, now + policy.lifetimes.crl_next_update)
+
+
 def test_missing_crl_is_planned(tmp_path: Path, policy: WorkcellPolicy) -> None:
     ks = init_keystore(tmp_path / "ks", policy, ISSUED)
     ks.layout.crl.unlink(missing_ok=True)

@@ -141,6 +141,29 @@ def test_forced_refresh_keeps_the_entries(keystore: Keystore, policy: WorkcellPo
     assert read_audit_log(keystore.layout)[-1].details["forced"] == "true"
 
 
+def test_ordinary_refresh_keeps_the_revoked_entries(keystore: Keystore, policy: WorkcellPolicy,
+                                                    fixed_now: dt.datetime) -> None:
+    """Revoke, then let the CRL fall due and refresh it unforced, twice, as keystore_manager does:
+    a refresh that dropped the entries would silently un-revoke every enclave (issue 16)."""
+    revoked_at = fixed_now + dt.timedelta(hours=1)
+    serial = _serial(keystore, "/gripper")
+    revoke_enclave(keystore, "/gripper", "key_compromise", revoked_at, policy)
+    now = revoked_at
+    for number in (3, 4):
+        now = now + WEEK - WEEK / 3  # the first instant of the last third: due, not forced
+        assert crl_status(keystore.layout, now).due
+        assert refresh_crl(keystore, now, policy)
+        crl = _crl(keystore)
+        entry = crl.get_revoked_certificate_by_serial_number(serial)
+        assert _number(crl) == number and crl.next_update_utc == now + WEEK
+        assert entry is not None and len(crl) == 1
+        assert entry.revocation_date_utc == revoked_at
+        assert entry.extensions.get_extension_for_class(x509.CRLReason).value.reason == x509.ReasonFlags.key_compromise
+        assert crl_status(keystore.layout, now).revoked == 1
+        assert crl.get_revoked_certificate_by_serial_number(_serial(keystore, "/cell/arm_driver")) is None
+    assert [e.serial for e in read_revoked(keystore.layout)] == [format(serial, "x")]
+
+
 def test_status_expired_and_absent(keystore: Keystore, fixed_now: dt.datetime) -> None:
     at_next_update = crl_status(keystore.layout, fixed_now + WEEK)
     keystore.layout.crl.unlink()

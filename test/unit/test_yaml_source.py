@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from yaml.nodes import ScalarNode
 
+from cobot_security import yaml_compose
 from cobot_security.errors import InputError, PolicyError
 from cobot_security.yaml_source import (
     MAX_DURATION,
@@ -25,6 +26,16 @@ from cobot_security.yaml_source import (
     read_duration,
     read_yaml_file,
 )
+
+
+@pytest.fixture(params=["libyaml", "pure-python"])
+def loader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test with libyaml's composer (when PyYAML has it) and with the pure-Python one alone."""
+    if request.param == "pure-python":
+        monkeypatch.setattr(yaml_compose, "_FAST_LOADER", None)
+    elif yaml_compose._FAST_LOADER is None:
+        pytest.skip("PyYAML was built without libyaml")
+    return str(request.param)
 
 
 def _nested_lists(depth: int) -> str:
@@ -41,20 +52,23 @@ def _nested_mappings(depth: int) -> str:
     _nested_mappings(MAX_YAML_DEPTH + 1),
     "{a: " * 5000 + "1" + "}" * 5000,
     "- " * 3000 + "x\n",                 # block sequences nested on one line
-], ids=["issue", "lists", "mappings", "flow-mappings", "block-sequences"])
-def test_deep_nesting_is_a_one_line_error(text: str) -> None:
+    _nested_lists(999),                  # composes in libyaml (its own limit is 1000), refused after
+    "a: &x 1\nb: " + "[" * 31 + "*x" + "]" * 31 + "\n",  # an alias at depth 33
+], ids=["issue", "lists", "mappings", "flow-mappings", "block-sequences", "999", "alias"])
+def test_deep_nesting_is_a_one_line_error(text: str, loader: str) -> None:
     with pytest.raises(PolicyError, match=rf"^deep\.yaml:[0-9]+: expected lists and mappings nested at most "
                                           rf"{MAX_YAML_DEPTH} deep, got deeper nesting$") as caught:
         compose_yaml(text, "deep.yaml", PolicyError)
     assert caught.value.exit_code == 2
 
 
-def test_nesting_up_to_the_limit_composes() -> None:
+def test_nesting_up_to_the_limit_composes(loader: str) -> None:
     assert compose_yaml(_nested_lists(MAX_YAML_DEPTH), "ok.yaml") is not None
     assert compose_yaml(_nested_mappings(MAX_YAML_DEPTH - 1), "ok.yaml") is not None
+    assert compose_yaml("a: &x [1, *x]\nb: [*x, *x]\n", "ok.yaml") is not None  # a cycle is not depth
 
 
-def test_depth_error_names_the_line_where_it_went_too_deep() -> None:
+def test_depth_error_names_the_line_where_it_went_too_deep(loader: str) -> None:
     text = "a: 1\nb: 2\nc: " + _nested_lists(MAX_YAML_DEPTH + 5) + "\n"
     with pytest.raises(InputError) as caught:
         compose_yaml(text, "deep.yaml")

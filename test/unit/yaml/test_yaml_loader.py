@@ -14,7 +14,7 @@ import pytest
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from cobot_security import yaml_source
+from cobot_security import yaml_compose
 from cobot_security.errors import InputError
 from cobot_security.policy.load import load_policy
 
@@ -46,15 +46,15 @@ def _shape(node: Node | None) -> object:
 
 
 def _outcome(text: str, monkeypatch: pytest.MonkeyPatch, loader: type | None) -> object:
-    monkeypatch.setattr(yaml_source, "_FAST_LOADER", loader)
+    monkeypatch.setattr(yaml_compose, "_FAST_LOADER", loader)
     try:
-        return _shape(yaml_source.compose_yaml(text, "file.yaml"))
+        return _shape(yaml_compose.compose_yaml(text, "file.yaml"))
     except InputError as exc:
         return str(exc)
 
 
 def test_libyaml_is_used_here() -> None:
-    assert yaml_source._FAST_LOADER is yaml.CSafeLoader  # PyYAML built with libyaml (the wheels are)
+    assert yaml_compose._FAST_LOADER is yaml.CSafeLoader  # PyYAML built with libyaml (the wheels are)
 
 
 @pytest.mark.parametrize("path", FILES, ids=[str(p.relative_to(REPO)) for p in FILES])
@@ -74,7 +74,7 @@ def test_syntax_errors_read_the_same_with_libyaml(text: str, monkeypatch: pytest
 def test_bad_policies_give_the_same_message_with_libyaml(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     messages = []
     for loader in (yaml.CSafeLoader, None):
-        monkeypatch.setattr(yaml_source, "_FAST_LOADER", loader)
+        monkeypatch.setattr(yaml_compose, "_FAST_LOADER", loader)
         with pytest.raises(InputError) as info:
             load_policy(path)
         messages.append(str(info.value))

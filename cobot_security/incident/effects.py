@@ -102,12 +102,37 @@ class CallResponseService:
 Effect = Union[Log, Notify, WriteEvidence, PublishString, RecordOutcome, CallActionService, CallResponseService]
 
 
-def health_document(incident: Incident, findings: Sequence[Finding], now: _dt.datetime) -> dict[str, object]:
-    """The ``health.json`` evidence: the findings the incident involves, and all current ones."""
-    involved = set(incident.evidence)
-    return {"time": iso_utc(now), "incident": incident.id,
-            "involved": [finding_to_json(f) for f in findings if f.name in involved],
-            "all": [finding_to_json(f) for f in findings]}
+def _fit(items: list[dict[str, object]], budget: int) -> tuple[list[dict[str, object]], int]:
+    """The leading ``items`` whose JSON fits in ``budget`` bytes (roughly, as written), and what is left."""
+    kept: list[dict[str, object]] = []
+    for item in items:
+        budget -= len(json.dumps(item, sort_keys=True)) + 8
+        if budget < 0:
+            break
+        kept.append(item)
+    return kept, max(0, budget)
+
+
+def health_document(incident: Incident, findings: Sequence[Finding], now: _dt.datetime,
+                    max_bytes: int | None = None) -> dict[str, object]:
+    """The ``health.json`` evidence: the findings the incident involves, and all current ones.
+
+    With ``max_bytes``, the involved findings come first and the others fill what is left;
+    ``omitted`` counts the findings that did not fit.
+    """
+    involved_names = set(incident.evidence)
+    involved = [finding_to_json(f) for f in findings if f.name in involved_names]
+    everything = [finding_to_json(f) for f in findings]
+    document: dict[str, object] = {"time": iso_utc(now), "incident": incident.id}
+    if max_bytes is not None:
+        kept_involved, left = _fit(involved, max_bytes - 1024)
+        kept_all, _left = _fit(everything, left)
+        omitted = len(involved) - len(kept_involved) + len(everything) - len(kept_all)
+        involved, everything = kept_involved, kept_all
+        if omitted:
+            document["omitted"] = omitted
+    document.update({"involved": involved, "all": everything})
+    return document
 
 
 def _safety_stop_payload(incident: Incident, host: str, now: _dt.datetime) -> str:
@@ -141,12 +166,14 @@ def incident_effects(
     findings: Sequence[Finding],
     host: str,
     now: _dt.datetime,
+    max_evidence_bytes: int | None = None,
 ) -> Iterator[Effect]:
     """The effects of one engine update, in the order they are carried out (lazily, one at a time).
 
     Opened incidents get the posture before (the previous evaluation's, else this one) and the
-    health evidence; closed ones the posture after; each due action its own effects.
-    ``incident_of`` reads an incident record (only for a safety-stop request, when it is due).
+    health evidence (cut to ``max_evidence_bytes``); closed ones the posture after; each due
+    action its own effects.  ``incident_of`` reads an incident record (only for a safety-stop
+    request, when it is due).
     """
     for incident in update.opened:
         yield Log(Level.ERROR, f"incident {incident.id} opened: {incident.trigger} {incident.severity}: "
@@ -155,7 +182,7 @@ def incident_effects(
                      (("trigger", incident.trigger), ("severity", incident.severity),
                       ("subjects", ",".join(incident.subjects))))
         yield WriteEvidence(incident.id, "posture_before.json", previous_posture or posture)
-        yield WriteEvidence(incident.id, "health.json", health_document(incident, findings, now))
+        yield WriteEvidence(incident.id, "health.json", health_document(incident, findings, now, max_evidence_bytes))
     for incident in update.closed:
         yield Log(Level.OK, f"incident {incident.id} closed: trigger cleared")
         yield Notify(incident.id, "closed", Level.OK, "trigger cleared", (("trigger", incident.trigger),))

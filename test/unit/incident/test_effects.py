@@ -129,3 +129,13 @@ def test_trigger_outcomes_and_service_wait(now) -> None:
     assert at == RecordOutcome("inc-1", 2, "keystore_rotate", "failed",
                                "service /keystore_manager/rotate_due not available for 10 s")
     assert unavailable_outcome(due, now, now + wait + dt.timedelta(seconds=1)) == at
+
+
+def test_health_evidence_keeps_the_involved_findings_within_the_byte_limit(plan, store, now) -> None:
+    incident = IncidentEngine(plan, store).evaluate([], [ROGUE], now).opened[0]
+    many = [Finding("cert_expiry", f"/cell/e{i}", Level.OK, "valid " + "x" * 200) for i in range(500)] + [ROGUE]
+    health = health_document(incident, many, now, max_bytes=20_000)
+    assert len(json.dumps(health)) <= 20_000
+    assert [f["name"] for f in health["involved"]] == [ROGUE.name]  # type: ignore[index,union-attr]
+    assert health["omitted"] == 501 - len(health["all"])  # type: ignore[arg-type]
+    assert "omitted" not in health_document(incident, [ROGUE], now, max_bytes=20_000)

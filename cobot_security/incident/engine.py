@@ -180,26 +180,30 @@ def manual_entry(plan: IncidentPlan, step: Step, index: int, now: _dt.datetime) 
 class IncidentEngine:
     """Opens, closes and drives incidents of ``plan`` stored in ``store``.
 
-    At most ``max_opened`` incidents are opened per ``open_window`` (None: no limit): a flood of
-    triggers cannot fill the disk or the timer; the triggers over the limit are returned as
-    ``suppressed`` (and open later, once the window has room, if they still fire).
+    At most ``max_opened`` incidents are opened per ``open_window`` and ``max_per_evaluation`` per
+    call of :meth:`evaluate` (None: no limit), so a flood of triggers can neither fill the disk nor
+    stall one evaluation writing evidence; the triggers over a limit are returned as ``suppressed``
+    (they open in a later evaluation, when there is room, if they still fire).
     """
 
     def __init__(self, plan: IncidentPlan, store: IncidentStore, max_opened: int | None = None,
-                 open_window: _dt.timedelta = _dt.timedelta(minutes=10)) -> None:
+                 open_window: _dt.timedelta = _dt.timedelta(minutes=10),
+                 max_per_evaluation: int | None = None) -> None:
         self.plan = plan
         self.store = store
         self.max_opened = max_opened
         self.open_window = open_window
+        self.max_per_evaluation = max_per_evaluation
         self._in_flight: set[tuple[str, int]] = set()
 
     def _room(self, incidents: Sequence[Incident], now: _dt.datetime) -> int | None:
-        """How many incidents may still open in the current window (None: unlimited)."""
-        if self.max_opened is None:
-            return None
-        since = now - self.open_window
-        recent = sum(1 for i in incidents if not i.drill and _opened_after(i, since))
-        return max(0, self.max_opened - recent)
+        """How many incidents may open in this evaluation (None: unlimited)."""
+        room = self.max_per_evaluation
+        if self.max_opened is not None:
+            since = now - self.open_window
+            recent = sum(1 for i in incidents if not i.drill and _opened_after(i, since))
+            room = max(0, self.max_opened - recent) if room is None else min(room, max(0, self.max_opened - recent))
+        return room
 
     def _open(self, event: TriggerEvent, now: _dt.datetime) -> Incident | None:
         playbook = self.plan.playbook(event.playbook)

@@ -116,8 +116,9 @@ def new_incident_id(key: str, now: _dt.datetime, drill: bool = False) -> str:
 class IncidentStore:
     """The incidents under one directory (created 0700 on first write).
 
-    ``max_evidence_bytes`` (None: no limit) bounds each evidence file: a larger document is
-    replaced by a note saying how large it was, so hostile input cannot fill the disk.
+    ``max_evidence_bytes`` (None: no limit) bounds each evidence file: a document too large even
+    as compact JSON is replaced by a note saying how large it was, so hostile input cannot fill
+    the disk.
     """
 
     def __init__(self, directory: Path, max_evidence_bytes: int | None = None) -> None:
@@ -210,6 +211,8 @@ class IncidentStore:
         directory = self.incident_dir(incident_id)
         data = (json.dumps(document, indent=2, sort_keys=True, default=str) + "\n").encode("utf-8")
         limit = self.max_evidence_bytes
+        if limit is not None and len(data) > limit:
+            data = (json.dumps(document, sort_keys=True, separators=(",", ":"), default=str) + "\n").encode("utf-8")
         if limit is not None and len(data) > limit:
             data = (json.dumps({"omitted": True, "bytes": len(data), "max_evidence_bytes": limit,
                                 "note": f"{name} was larger than the evidence limit"}, indent=2, sort_keys=True)

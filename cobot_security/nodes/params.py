@@ -55,6 +55,7 @@ class SupervisorLimits:
     max_incidents_per_window: int
     incident_window_s: float
     max_evidence_bytes: int
+    health_queue_depth: int
 
 
 @dataclass(frozen=True)
@@ -197,9 +198,12 @@ def declare_supervisor_limits(node: Node, error_after_s: float) -> SupervisorLim
     incidents = count("max_incidents_per_window", 20, "Most incidents opened per incident_window_s; more are counted")
     window = _positive("incident_window_s", _declare(
         node, "incident_window_s", 600.0, "Window of max_incidents_per_window [s]", seconds=True))
-    evidence = count("max_evidence_bytes", 1_048_576, "Largest evidence document written per incident file [bytes]",
+    evidence = count("max_evidence_bytes", 262_144, "Largest evidence document written per incident file [bytes]",
                      most=1024 * 1024 * 1024)
-    return SupervisorLimits(max_reporters, max_statuses, max_bytes, skew, forget, incidents, window, evidence)
+    depth = count("health_queue_depth", 100, "Health messages the subscription queues (DDS drops the oldest beyond); "
+                  "memory for them is at most this many times the largest message the middleware delivers",
+                  most=10_000)
+    return SupervisorLimits(max_reporters, max_statuses, max_bytes, skew, forget, incidents, window, evidence, depth)
 
 
 def declare_keystore_manager(node: Node) -> KeystoreManagerParams:

@@ -53,6 +53,11 @@ RESPONSE_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
                           durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
+#: Incidents opened in one evaluation at most (more wait for the next ones): writing their evidence
+#: must not stall the posture timer when many triggers fire at once.
+OPENED_PER_EVALUATION = 2
+
+
 class IncidentResponder:
     """Loads the incident plan, drives its engine each evaluation and carries out the effects."""
 
@@ -93,7 +98,8 @@ class IncidentResponder:
         self.plan = plan
         limits = self._params.limits
         self.engine = IncidentEngine(plan, IncidentStore(self._params.incident_dir, limits.max_evidence_bytes),
-                                     limits.max_incidents_per_window, _dt.timedelta(seconds=limits.incident_window_s))
+                                     limits.max_incidents_per_window, _dt.timedelta(seconds=limits.incident_window_s),
+                                     OPENED_PER_EVALUATION)
         self._node.get_logger().info(f"incident plan {path}: {len(plan.playbooks)} playbooks; incidents in "
                                      f"{self._params.incident_dir}")
 

@@ -60,9 +60,6 @@ POSTURE_TOPIC = "/cobot_security/posture"
 ALERTS_TOPIC = "/cobot_security/alerts"
 DIAGNOSTICS_TOPIC = "/diagnostics"
 REPORT_SERVICE = "/supervisor/get_report"
-#: Health messages the subscription queues before the supervisor takes them (each at most
-#: max_message_bytes once taken; DDS drops the oldest beyond).
-HEALTH_DEPTH = 100
 #: Evaluation durations kept for the latency figures of get_report.
 LATENCY_SAMPLES = 1000
 #: QoS of /cobot_security/alerts: transitions are events that happen once, so they are latched
@@ -95,7 +92,7 @@ class SupervisorNode(Node):
             self.policy, limits.max_statuses_per_message)
         self._refresh_trust()
         self.forgotten = 0
-        self.latencies_ms: deque[float] = deque(maxlen=LATENCY_SAMPLES)
+        self.latencies_ms: deque[tuple[float, float]] = deque(maxlen=LATENCY_SAMPLES)
         self._last_findings: list[Finding] = []
         # Syslog / Prometheus exports (off unless syslog_target / metrics_port are set).
         self.exporters = attach_exporters(self, declare_export_params(self))
@@ -105,7 +102,8 @@ class SupervisorNode(Node):
         self._alerts_pub = self.create_publisher(DiagnosticArray, ALERTS_TOPIC, ALERTS_QOS)
         self._diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
         self.signing = HealthSigning(self, common.keystore, self.policy, host=self.host)
-        self.create_subscription(DiagnosticArray, HEALTH_TOPIC, self._on_health, HEALTH_DEPTH, raw=True)
+        self.create_subscription(DiagnosticArray, HEALTH_TOPIC, self._on_health, limits.health_queue_depth,
+                                 raw=True)
         self.create_service(Trigger, REPORT_SERVICE, self._on_get_report)
         self._timer = self.create_timer(common.period_s, self._tick)
         self.get_logger().info(
@@ -197,7 +195,7 @@ class SupervisorNode(Node):
             self.callback_errors += 1
             self.get_logger().error(f"publishing the posture failed: {type(exc).__name__}: {exc}",
                                     throttle_duration_sec=5.0)
-        self.latencies_ms.append((time.perf_counter() - started) * 1000.0)
+        self.latencies_ms.append((now.timestamp(), (time.perf_counter() - started) * 1000.0))
 
     def destroy_node(self) -> None:
         """Flush the exporters before the node goes."""
@@ -257,15 +255,16 @@ class SupervisorNode(Node):
         return response
 
 
-def latency_summary(samples_ms: Sequence[float]) -> dict[str, float | int]:
-    """count, p50, p99 and max of the evaluation durations kept (milliseconds, nearest rank)."""
-    ordered = sorted(samples_ms)
+def latency_summary(samples: Sequence[tuple[float, float]]) -> dict[str, object]:
+    """count, p50, p99 and max of the tick durations kept (ms, nearest rank), and the last 120 as [unix time, ms]."""
+    ordered = sorted(ms for _when, ms in samples)
     if not ordered:
-        return {"count": 0}
+        return {"count": 0, "recent": []}
 
     def rank(percent: int) -> float:
         return round(ordered[max(0, math.ceil(len(ordered) * percent / 100) - 1)], 3)
-    return {"count": len(ordered), "p50": rank(50), "p99": rank(99), "max": round(ordered[-1], 3)}
+    recent = [[round(when, 3), round(ms, 3)] for when, ms in list(samples)[-120:]]
+    return {"count": len(ordered), "p50": rank(50), "p99": rank(99), "max": round(ordered[-1], 3), "recent": recent}
 
 
 def main(args: Sequence[str] | None = None) -> int:

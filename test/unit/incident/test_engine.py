@@ -157,3 +157,10 @@ def test_evidence_over_the_limit_is_replaced_by_a_note(plan, tmp_path, now) -> N
     assert "score" in small.read_text()
     text = big.read_text()
     assert len(text) < 2000 and '"omitted": true' in text and "max_evidence_bytes" in text
+
+
+def test_openings_per_evaluation_are_spread(plan, store, now) -> None:
+    engine = IncidentEngine(plan, store, max_per_evaluation=2)
+    rogues = [Finding("graph_conformance", f"/cell/rogue_{i}", Level.ERROR, "node is not in the policy")
+              for i in range(5)]
+    assert [len(engine.evaluate([], rogues, now).opened) for _ in range(4)] == [2, 2, 1, 0]

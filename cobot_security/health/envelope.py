@@ -25,7 +25,7 @@ from cobot_security.status import STATUS_PREFIX, Finding, Level, parse_status_na
 __all__ = [
     "CONTEXT", "MAX_FIELD_BYTES", "MAX_VALUES", "REPORTER_KEY", "SIGNATURE_CHECK", "SIGNING_CHECK",
     "Envelope", "EnvelopeError", "StatusRecord", "canonical_bytes", "envelope_record", "format_sent_at",
-    "parse_envelope", "record_to_finding", "split_signed",
+    "may_be_signed", "parse_envelope", "record_to_finding", "split_signed",
 ]
 
 #: Domain separation string, the first item of the signed bytes (the format's version).
@@ -97,6 +97,15 @@ class EnvelopeError(ValueError):
 def format_sent_at(when: _dt.datetime) -> str:
     """``sent_at`` on the wire: ISO 8601 UTC with microseconds and ``Z`` (``2026-11-29T12:00:00.000000Z``)."""
     return when.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def may_be_signed(serialized: bytes) -> bool:
+    """False when a serialized message cannot hold a signature status (its name is nowhere in the bytes).
+
+    A cheap test before decoding: strings travel as UTF-8 in the serialized message, so an unsigned
+    flood is dropped without building a single status object.
+    """
+    return _SIGNATURE_PREFIX.encode("ascii") in serialized
 
 
 def _put(out: bytearray, text: str) -> None:

@@ -149,7 +149,7 @@ def test_flood_keeps_the_posture_coming_with_reporters_capped(start_node, listen
     body = report_json(response)
     dropped = body["health_intake"]["dropped_messages"]
     print(json.dumps({"sent": sent, "dropped": dropped, "rss_mib": [rss_before, rss_after], "thirds": thirds,
-                      "evaluation_ms": body["evaluation_ms"]}))
+                      "tick_p99_ms": body["evaluation_ms"].get("p99")}))
     assert len(body["reporters"]) == 20  # the stolen key's invented hosts, capped
     assert dropped["reporter_limit"] > 0 and dropped["unsigned"] > 0 and dropped["bad_certificate"] > 0
     assert dropped["oversized"] > 0 or dropped["too_many_statuses"] > 0, dropped

@@ -15,6 +15,7 @@ from cobot_security.health.envelope import (
     EnvelopeError,
     StatusRecord,
     canonical_bytes,
+    may_be_signed,
     parse_envelope,
     record_to_finding,
     split_signed,
@@ -249,3 +250,8 @@ def test_resolve_enclave_follows_rcl_then_the_policy(policy: WorkcellPolicy, ove
     environ = {"ROS_SECURITY_ENCLAVE_OVERRIDE": override} if override else {}
     assert resolve_enclave(environ, rcl, policy, "/cell/arm_driver") == expected
     assert resolve_enclave({}, "/", policy, "/cell/unknown") is None
+
+
+def test_unsigned_bytes_are_recognised_before_decoding() -> None:
+    assert not may_be_signed(b"\x00\x01cobot_security/key_modes/cell/arm_driver")
+    assert may_be_signed(b"\x00\x01cobot_security/health_signature/cell/arm_driver\x00")

@@ -31,15 +31,12 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-import rclpy
+from bench_node import SpunNode
 from diagnostic_msgs.msg import DiagnosticArray
 from procstat import cpu_seconds, rss_mib
-from rclpy.executors import SingleThreadedExecutor
-from std_srvs.srv import Trigger
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -57,38 +54,14 @@ def percentile(values: list[float], percent: int) -> float | None:
     return ordered[max(0, math.ceil(len(ordered) * percent / 100) - 1)] if ordered else None
 
 
-class Watcher:
+class Watcher(SpunNode):
     """Counts posture messages (arrival times) and calls get_report, spun in a thread."""
 
     def __init__(self, domain: int) -> None:
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context, domain_id=domain)
-        self.node = rclpy.create_node("flood_watcher", context=self.context)
+        super().__init__(domain, "flood_watcher")
         self.arrivals: list[float] = []
         self.node.create_subscription(DiagnosticArray, "/cobot_security/posture",
                                       lambda _m: self.arrivals.append(time.monotonic()), 100)
-        self.client = self.node.create_client(Trigger, "/supervisor/get_report")
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self.thread = threading.Thread(target=self._spin, daemon=True)
-        self.thread.start()
-
-    def _spin(self) -> None:
-        while self.context.ok():
-            try:
-                self.executor.spin_once(timeout_sec=0.05)
-            except Exception:  # noqa: BLE001 - shutdown race
-                break
-
-    def report(self, timeout: float = 20.0) -> dict | None:
-        if not self.client.wait_for_service(timeout_sec=timeout):
-            return None
-        done = threading.Event()
-        future = self.client.call_async(Trigger.Request())
-        future.add_done_callback(lambda _f: done.set())
-        if not done.wait(timeout):
-            return None
-        return json.loads(future.result().message)
 
     def window(self, start: float, end: float) -> dict[str, float | None]:
         times = [t for t in self.arrivals if start <= t < end]
@@ -96,10 +69,6 @@ class Watcher:
         return {"posture_per_s": round(len(times) / (end - start), 3),
                 "gap_p99_s": round(percentile(gaps, 99), 3) if gaps else None,
                 "gap_max_s": round(max(gaps), 3) if gaps else None}
-
-    def close(self) -> None:
-        self.context.try_shutdown()
-        self.thread.join(timeout=5)
 
 
 def tick_latency(report: dict, start_unix: float, end_unix: float) -> dict[str, float | None]:
@@ -215,7 +184,8 @@ def main() -> None:
     for result in results:
         base, flood = result["baseline"], result["flood"]
         print(f"{result['scenario']:>10}  {'baseline':>8}  {0:>9}  {base['posture_per_s']:>9}  "
-              f"{base['gap_p99_s']!s:>9}  {base['tick_p50_ms']!s:>11}  {base['tick_p99_ms']!s:>11}  {base['rss_mib']:>8}  {'':>6}")
+              f"{base['gap_p99_s']!s:>9}  {base['tick_p50_ms']!s:>11}  {base['tick_p99_ms']!s:>11}  "
+              f"{base['rss_mib']:>8}  {'':>6}")
         print(f"{'':>10}  {'flood':>8}  {result['sent_per_s']:>9}  {flood['posture_per_s']:>9}  "
               f"{flood['gap_p99_s']!s:>9}  {flood['tick_p50_ms']!s:>11}  {flood['tick_p99_ms']!s:>11}  "
               f"{flood['rss_mib_end']:>8}  {flood['cpu_percent']:>6}")

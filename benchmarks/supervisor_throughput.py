@@ -15,21 +15,17 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-import rclpy
+from bench_node import SpunNode
 from diagnostic_msgs.msg import DiagnosticArray
 from procstat import cpu_seconds, rss_mib
-from rclpy.executors import SingleThreadedExecutor
-from std_srvs.srv import Trigger
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -62,30 +58,16 @@ class SimulatedReporter:
         return records_to_array(self.body + [self.signer.sign(self.body, now)], now)
 
 
-class Bench:
+class Bench(SpunNode):
     """The publisher node and a report client, spun in a background thread."""
 
     def __init__(self, domain: int) -> None:
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context, domain_id=domain)
-        self.node = rclpy.create_node("bench_publisher", context=self.context)
+        super().__init__(domain, "bench_publisher")
         self.pub = self.node.create_publisher(DiagnosticArray, "/cobot_security/health", 1000)
-        self.client = self.node.create_client(Trigger, "/supervisor/get_report")
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
         self.sent_statuses = 0
         self.reporters: list[SimulatedReporter] = []
         self._tick = 0
         self.timer = None
-        self.thread = threading.Thread(target=self._spin, daemon=True)
-        self.thread.start()
-
-    def _spin(self) -> None:
-        while self.context.ok():
-            try:
-                self.executor.spin_once(timeout_sec=0.05)
-            except Exception:  # noqa: BLE001 - shutdown race
-                break
 
     def start(self, reporters: list[SimulatedReporter]) -> None:
         self.reporters = reporters
@@ -103,20 +85,6 @@ class Bench:
             msg = reporter.message()
             self.pub.publish(msg)
             self.sent_statuses += len(msg.status)
-
-    def report(self, timeout: float = 10.0) -> dict | None:
-        if not self.client.wait_for_service(timeout_sec=timeout):
-            return None
-        done = threading.Event()
-        future = self.client.call_async(Trigger.Request())
-        future.add_done_callback(lambda _f: done.set())
-        if not done.wait(timeout):
-            return None
-        return json.loads(future.result().message)
-
-    def close(self) -> None:
-        self.context.try_shutdown()
-        self.thread.join(timeout=5)
 
 
 def run(reporters: int, statuses: int, seconds: float, domain: int, controls: Path, attestations: Path,

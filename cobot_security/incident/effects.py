@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Union
 
@@ -25,6 +25,7 @@ from cobot_security.status import Finding, Level, finding_to_json
 __all__ = [
     "CallActionService", "CallResponseService", "Effect", "Log", "Notify", "PublishString", "RecordOutcome",
     "SERVICE_WAIT_S", "WriteEvidence", "critical_failure_effects", "health_document", "incident_effects",
+    "posture_evidence",
     "requested_outcome", "trigger_failed", "trigger_outcome", "unavailable_outcome",
 ]
 
@@ -102,12 +103,73 @@ class CallResponseService:
 Effect = Union[Log, Notify, WriteEvidence, PublishString, RecordOutcome, CallActionService, CallResponseService]
 
 
-def health_document(incident: Incident, findings: Sequence[Finding], now: _dt.datetime) -> dict[str, object]:
-    """The ``health.json`` evidence: the findings the incident involves, and all current ones."""
-    involved = set(incident.evidence)
-    return {"time": iso_utc(now), "incident": incident.id,
-            "involved": [finding_to_json(f) for f in findings if f.name in involved],
-            "all": [finding_to_json(f) for f in findings]}
+def _fit(findings: Iterable[Finding], budget: int) -> tuple[list[dict[str, object]], int]:
+    """The leading findings as JSON objects while their compact JSON fits in ``budget`` bytes; the budget left.
+
+    Lazy: the findings after the first one that does not fit are never converted.
+    """
+    kept: list[dict[str, object]] = []
+    for finding in findings:
+        item = finding_to_json(finding)
+        budget -= len(json.dumps(item, sort_keys=True)) + 2
+        if budget < 0:
+            return kept, 0
+        kept.append(item)
+    return kept, budget
+
+
+def health_document(incident: Incident, findings: Sequence[Finding], now: _dt.datetime,
+                    max_bytes: int | None = None) -> dict[str, object]:
+    """The ``health.json`` evidence: the findings the incident involves, and all current ones.
+
+    With ``max_bytes`` (compact JSON), the involved findings come first and the others fill what
+    is left, in order; ``omitted`` counts the findings that did not fit.
+    """
+    names = set(incident.evidence)
+    involved = [f for f in findings if f.name in names]
+    document: dict[str, object] = {"time": iso_utc(now), "incident": incident.id}
+    if max_bytes is None:
+        document.update({"involved": [finding_to_json(f) for f in involved],
+                         "all": [finding_to_json(f) for f in findings]})
+        return document
+    kept_involved, left = _fit(involved, max_bytes - 1024)
+    kept_all, _left = _fit(findings, left)
+    omitted = len(involved) - len(kept_involved) + len(findings) - len(kept_all)
+    if omitted:
+        document["omitted"] = omitted
+    document.update({"involved": kept_involved, "all": kept_all})
+    return document
+
+
+#: What a posture snapshot keeps per control when it is over the evidence limit.
+_EVIDENCE_KEPT = 50
+_REASON_CHARS = 2000
+
+
+def posture_evidence(posture: Mapping[str, object], max_bytes: int | None) -> Mapping[str, object]:
+    """``posture`` as an evidence snapshot within ``max_bytes`` of compact JSON when it can be.
+
+    Over the limit (a cell with very many reporters), each control keeps its first 50 evidence
+    names (``evidence_omitted`` counts the rest) and the first 2000 characters of its reason.
+    """
+    if max_bytes is None or len(json.dumps(posture, separators=(",", ":"), default=str)) <= max_bytes:
+        return posture
+    controls = posture.get("controls")
+    if not isinstance(controls, list):
+        return posture
+    shrunk = []
+    for control in controls:
+        if not isinstance(control, dict):
+            continue
+        control = dict(control)
+        evidence = control.get("evidence")
+        if isinstance(evidence, list) and len(evidence) > _EVIDENCE_KEPT:
+            control["evidence"], control["evidence_omitted"] = evidence[:_EVIDENCE_KEPT], len(evidence) - _EVIDENCE_KEPT
+        reason = control.get("reason")
+        if isinstance(reason, str) and len(reason) > _REASON_CHARS:
+            control["reason"] = reason[:_REASON_CHARS] + "…"
+        shrunk.append(control)
+    return {**posture, "controls": shrunk}
 
 
 def _safety_stop_payload(incident: Incident, host: str, now: _dt.datetime) -> str:
@@ -118,14 +180,14 @@ def _safety_stop_payload(incident: Incident, host: str, now: _dt.datetime) -> st
 
 
 def _due_effects(due: DueAction, incident_of: Callable[[str], Incident], posture: Mapping[str, object],
-                 host: str, now: _dt.datetime) -> Iterator[Effect]:
+                 host: str, now: _dt.datetime, max_bytes: int | None) -> Iterator[Effect]:
     if due.action == "publish_stop":
         incident = incident_of(due.incident_id)
         yield PublishString(due.target, _safety_stop_payload(incident, host, now))
         yield RecordOutcome(due.incident_id, due.step, due.action, "done", f"published on {due.target}")
         yield Log(Level.ERROR, f"incident {incident.id}: safety-stop request published on {due.target}")
     elif due.action == "snapshot_evidence":
-        yield WriteEvidence(due.incident_id, "posture_after.json", posture)
+        yield WriteEvidence(due.incident_id, "posture_after.json", posture_evidence(posture, max_bytes))
         yield RecordOutcome(due.incident_id, due.step, due.action, "done", "posture and health snapshot written")
     elif due.action in ("call_trigger", "keystore_rotate"):
         yield CallActionService(due)
@@ -141,12 +203,14 @@ def incident_effects(
     findings: Sequence[Finding],
     host: str,
     now: _dt.datetime,
+    max_evidence_bytes: int | None = None,
 ) -> Iterator[Effect]:
     """The effects of one engine update, in the order they are carried out (lazily, one at a time).
 
     Opened incidents get the posture before (the previous evaluation's, else this one) and the
-    health evidence; closed ones the posture after; each due action its own effects.
-    ``incident_of`` reads an incident record (only for a safety-stop request, when it is due).
+    health evidence (cut to ``max_evidence_bytes``); closed ones the posture after; each due
+    action its own effects.  ``incident_of`` reads an incident record (only for a safety-stop
+    request, when it is due).
     """
     for incident in update.opened:
         yield Log(Level.ERROR, f"incident {incident.id} opened: {incident.trigger} {incident.severity}: "
@@ -154,14 +218,15 @@ def incident_effects(
         yield Notify(incident.id, "opened", Level.ERROR, incident.reason,
                      (("trigger", incident.trigger), ("severity", incident.severity),
                       ("subjects", ",".join(incident.subjects))))
-        yield WriteEvidence(incident.id, "posture_before.json", previous_posture or posture)
-        yield WriteEvidence(incident.id, "health.json", health_document(incident, findings, now))
+        yield WriteEvidence(incident.id, "posture_before.json",
+                            posture_evidence(previous_posture or posture, max_evidence_bytes))
+        yield WriteEvidence(incident.id, "health.json", health_document(incident, findings, now, max_evidence_bytes))
     for incident in update.closed:
         yield Log(Level.OK, f"incident {incident.id} closed: trigger cleared")
         yield Notify(incident.id, "closed", Level.OK, "trigger cleared", (("trigger", incident.trigger),))
-        yield WriteEvidence(incident.id, "posture_after.json", posture)
+        yield WriteEvidence(incident.id, "posture_after.json", posture_evidence(posture, max_evidence_bytes))
     for due in update.due:
-        yield from _due_effects(due, incident_of, posture, host, now)
+        yield from _due_effects(due, incident_of, posture, host, now, max_evidence_bytes)
 
 
 def critical_failure_effects(transition: Transition, host: str, now: _dt.datetime,

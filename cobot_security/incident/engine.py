@@ -77,6 +77,8 @@ class EngineUpdate:
     closed: tuple[Incident, ...]
     due: tuple[DueAction, ...]
     events: tuple[TriggerEvent, ...]
+    #: Triggers that would have opened an incident but the opening limit of the window was reached.
+    suppressed: tuple[TriggerEvent, ...] = ()
 
 
 def _subjects(finding: Finding) -> tuple[str, ...]:
@@ -134,6 +136,14 @@ def detect_triggers(plan: IncidentPlan, results: Sequence[ControlResult],
     return events
 
 
+def _opened_after(incident: Incident, since: _dt.datetime) -> bool:
+    """True when ``incident`` opened after ``since`` (an unreadable time counts as recent: fail closed)."""
+    try:
+        return _dt.datetime.fromisoformat(incident.opened_at) > since
+    except (TypeError, ValueError):
+        return True
+
+
 def _attempts(incident: Incident, since: _dt.datetime) -> int:
     return sum(1 for e in incident.timeline if e.event == "action" and e.result in ATTEMPT_RESULTS
                and _dt.datetime.fromisoformat(e.time) > since)
@@ -168,12 +178,32 @@ def manual_entry(plan: IncidentPlan, step: Step, index: int, now: _dt.datetime) 
 
 
 class IncidentEngine:
-    """Opens, closes and drives incidents of ``plan`` stored in ``store``."""
+    """Opens, closes and drives incidents of ``plan`` stored in ``store``.
 
-    def __init__(self, plan: IncidentPlan, store: IncidentStore) -> None:
+    At most ``max_opened`` incidents are opened per ``open_window`` and ``max_per_evaluation`` per
+    call of :meth:`evaluate` (None: no limit), so a flood of triggers can neither fill the disk nor
+    stall one evaluation writing evidence; the triggers over a limit are returned as ``suppressed``
+    (they open in a later evaluation, when there is room, if they still fire).
+    """
+
+    def __init__(self, plan: IncidentPlan, store: IncidentStore, max_opened: int | None = None,
+                 open_window: _dt.timedelta = _dt.timedelta(minutes=10),
+                 max_per_evaluation: int | None = None) -> None:
         self.plan = plan
         self.store = store
+        self.max_opened = max_opened
+        self.open_window = open_window
+        self.max_per_evaluation = max_per_evaluation
         self._in_flight: set[tuple[str, int]] = set()
+
+    def _room(self, incidents: Sequence[Incident], now: _dt.datetime) -> int | None:
+        """How many incidents may open in this evaluation (None: unlimited)."""
+        room = self.max_per_evaluation
+        if self.max_opened is not None:
+            since = now - self.open_window
+            recent = sum(1 for i in incidents if not i.drill and _opened_after(i, since))
+            room = max(0, self.max_opened - recent) if room is None else min(room, max(0, self.max_opened - recent))
+        return room
 
     def _open(self, event: TriggerEvent, now: _dt.datetime) -> Incident | None:
         playbook = self.plan.playbook(event.playbook)
@@ -196,8 +226,13 @@ class IncidentEngine:
         :raises KeystoreError: the incident directory cannot be read or written.
         """
         events = detect_triggers(self.plan, results, findings)
-        open_keys = {i.key for i in self.store.list() if i.is_open and not i.drill}
-        opened = [inc for e in events if e.key not in open_keys for inc in [self._open(e, now)] if inc is not None]
+        stored = self.store.list()
+        open_keys = {i.key for i in stored if i.is_open and not i.drill}
+        new = [e for e in events if e.key not in open_keys]
+        room = self._room(stored, now)
+        suppressed = new[room:] if room is not None else []
+        new = new[:room] if room is not None else new
+        opened = [inc for e in new for inc in [self._open(e, now)] if inc is not None]
         active = {e.key for e in events}
         closed = []
         for incident in self.store.list():
@@ -205,7 +240,8 @@ class IncidentEngine:
             if (incident.is_open and not incident.drill and incident.key not in active
                     and playbook is not None and playbook.auto_close):
                 closed.append(close_incident(self.store, incident.id, "trigger cleared", now, by="auto_close"))
-        return EngineUpdate(tuple(opened), tuple(closed), tuple(self.due_actions(now)), tuple(events))
+        return EngineUpdate(tuple(opened), tuple(closed), tuple(self.due_actions(now)), tuple(events),
+                            tuple(suppressed))
 
     def due_actions(self, now: _dt.datetime) -> list[DueAction]:
         """Automated steps of open incidents not yet done, not in flight, within the rate limits.

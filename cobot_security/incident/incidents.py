@@ -114,10 +114,16 @@ def new_incident_id(key: str, now: _dt.datetime, drill: bool = False) -> str:
 
 
 class IncidentStore:
-    """The incidents under one directory (created 0700 on first write)."""
+    """The incidents under one directory (created 0700 on first write).
 
-    def __init__(self, directory: Path) -> None:
+    ``max_evidence_bytes`` (None: no limit) bounds each evidence file: a document too large even
+    as compact JSON is replaced by a note saying how large it was, so hostile input cannot fill
+    the disk.
+    """
+
+    def __init__(self, directory: Path, max_evidence_bytes: int | None = None) -> None:
         self.directory = Path(directory)
+        self.max_evidence_bytes = max_evidence_bytes
 
     def _lock(self) -> atomic.KeystoreLock:
         self._ensure_dir()
@@ -204,6 +210,13 @@ class IncidentStore:
             raise InputError(None, "evidence name", "a name like posture_after.json", repr(name))
         directory = self.incident_dir(incident_id)
         data = (json.dumps(document, indent=2, sort_keys=True, default=str) + "\n").encode("utf-8")
+        limit = self.max_evidence_bytes
+        if limit is not None and len(data) > limit:
+            data = (json.dumps(document, sort_keys=True, separators=(",", ":"), default=str) + "\n").encode("utf-8")
+        if limit is not None and len(data) > limit:
+            data = (json.dumps({"omitted": True, "bytes": len(data), "max_evidence_bytes": limit,
+                                "note": f"{name} was larger than the evidence limit"}, indent=2, sort_keys=True)
+                    + "\n").encode("utf-8")
         try:
             atomic.make_private_dir(directory)
             atomic.write_bytes_atomic(directory / name, data, 0o600)

@@ -1,35 +1,26 @@
 """Findings and control results <-> diagnostic_msgs, at the ROS boundary only.
 
-Outgoing conversions trust our own values.  The incoming one, :func:`status_to_finding`, reads
-what any participant on the domain may have published, so it validates everything and returns
-``None`` for a status it will not accept (the caller counts those) instead of raising.
+Outgoing conversions trust our own values.  Incoming statuses become plain
+:class:`~cobot_security.health.envelope.StatusRecord` values (:func:`status_record`), which the
+core validates and verifies; nothing here decides whether a status is accepted.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import re
 from collections.abc import Iterable
 from typing import SupportsInt, cast
 
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
+from cobot_security.health.envelope import REPORTER_KEY, StatusRecord, record_to_finding
 from cobot_security.posture.alerts import Transition
 from cobot_security.posture.evaluate import ControlResult, PostureReport
-from cobot_security.status import STATUS_PREFIX, Finding, Level, parse_status_name
+from cobot_security.status import STATUS_PREFIX, Finding, Level
 
-#: Reserved key naming the publishing reporter (node or helper) inside its host.
-REPORTER_KEY = "reporter"
-#: Longest accepted string field of an incoming status (bytes of UTF-8).
-MAX_FIELD_BYTES = 4096
-#: Most key/values accepted on one incoming status.
-MAX_VALUES = 256
 #: Name of the overall posture status.
 POSTURE_NAME = STATUS_PREFIX + "/posture"
-
-_CHECK_RE = re.compile(r"[a-z][a-z0-9_]*")
-_KEY_RE = re.compile(r"[a-z][a-z0-9_]*")
 
 
 def level_to_byte(level: Level) -> bytes:
@@ -55,77 +46,49 @@ def to_stamp(when: _dt.datetime) -> Time:
     return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
 
 
+def finding_record(finding: Finding, host: str, reporter: str) -> StatusRecord:
+    """The status of ``finding`` as plain values, with ``reporter`` (the node) as the last key."""
+    values = tuple((k, v) for k, v in finding.values if k != REPORTER_KEY) + ((REPORTER_KEY, reporter),)
+    return StatusRecord(int(finding.level), finding.name, finding.message, host, values)
+
+
+def record_to_status(record: StatusRecord) -> DiagnosticStatus:
+    """The DiagnosticStatus of a record."""
+    return DiagnosticStatus(level=bytes([record.level]), name=record.name, message=record.message,
+                            hardware_id=record.hardware_id,
+                            values=[KeyValue(key=k, value=v) for k, v in record.values])
+
+
 def finding_to_status(finding: Finding, host: str, reporter: str) -> DiagnosticStatus:
     """A DiagnosticStatus named ``cobot_security/<check>/<subject>`` with ``reporter`` added."""
-    values = [KeyValue(key=k, value=v) for k, v in finding.values if k != REPORTER_KEY]
-    values.append(KeyValue(key=REPORTER_KEY, value=reporter))
-    return DiagnosticStatus(
-        level=level_to_byte(finding.level),
-        name=finding.name,
-        message=finding.message,
-        hardware_id=host,
-        values=values,
-    )
+    return record_to_status(finding_record(finding, host, reporter))
 
 
-def findings_to_array(
-    findings: Iterable[Finding], host: str, reporter: str, now: _dt.datetime
-) -> DiagnosticArray:
-    """A stamped DiagnosticArray of ``findings`` (in the order given)."""
+def records_to_array(records: Iterable[StatusRecord], now: _dt.datetime) -> DiagnosticArray:
+    """A stamped DiagnosticArray of ``records`` (in the order given)."""
     msg = DiagnosticArray()
     msg.header.stamp = to_stamp(now)
-    msg.status = [finding_to_status(f, host, reporter) for f in findings]
+    msg.status = [record_to_status(r) for r in records]
     return msg
 
 
-def _fits(text: object) -> bool:
-    return isinstance(text, str) and len(text.encode("utf-8", "surrogatepass")) <= MAX_FIELD_BYTES
+def status_record(status: DiagnosticStatus) -> StatusRecord:
+    """An incoming status as plain values; a level that is not one byte becomes -1 (invalid)."""
+    raw = status.level
+    if isinstance(raw, (bytes, bytearray)):
+        level = raw[0] if len(raw) == 1 else -1
+    else:
+        level = int(raw) if isinstance(raw, int) and 0 <= raw <= 255 else -1
+    return StatusRecord(level, status.name, status.message, status.hardware_id,
+                        tuple((kv.key, kv.value) for kv in status.values))
 
 
 def status_to_finding(status: DiagnosticStatus) -> Finding | None:
-    """The Finding an incoming status carries, or None if it is not a valid status of ours.
-
-    Rejected: an unknown level byte, a name outside ``cobot_security/<check>/<subject>``, a
-    field longer than 4 KiB, more than 256 key/values, keys that are not snake_case.  The
-    ``reporter`` key is dropped from the values (see :func:`status_reporter`).
-    """
+    """The Finding an incoming status carries, or None (see ``health.envelope.record_to_finding``)."""
     try:
-        level = byte_to_level(status.level)
-        if level is None:
-            return None
-        for text in (status.name, status.message, status.hardware_id):
-            if not _fits(text):
-                return None
-        parsed = parse_status_name(status.name)
-        if parsed is None:
-            return None
-        check, subject = parsed
-        if not _CHECK_RE.fullmatch(check) or "\x00" in subject:
-            return None
-        if len(status.values) > MAX_VALUES:
-            return None
-        values = []
-        for kv in status.values:
-            if not (_fits(kv.key) and _fits(kv.value)) or not _KEY_RE.fullmatch(kv.key):
-                return None
-            if kv.key != REPORTER_KEY:
-                values.append((kv.key, kv.value))
-        return Finding(check=check, subject=subject, level=level, message=status.message, values=tuple(values))
+        return record_to_finding(status_record(status))
     except Exception:  # noqa: BLE001 - hostile input must never take the caller down
         return None
-
-
-def status_reporter(status: DiagnosticStatus) -> str:
-    """The reporter identity of a (validated) status: ``<hardware_id>/<reporter key>``."""
-    reporter = ""
-    for kv in status.values:
-        if kv.key == REPORTER_KEY:
-            reporter = kv.value
-            break
-    host = status.hardware_id or "unknown-host"
-    if not reporter:
-        return host
-    return host + (reporter if reporter.startswith("/") else "/" + reporter)
 
 
 def _text(value: object) -> str:

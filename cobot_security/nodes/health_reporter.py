@@ -2,8 +2,9 @@
 
 The node is an adapter: it reads the wall clock, the process environment and the ROS graph once
 per tick, hands them to :func:`cobot_security.health.reporter.collect_findings` and publishes the
-result on ``/cobot_security/health`` and ``/diagnostics``.  It never crashes on bad input: a
-policy that cannot be loaded becomes one ERROR status (retried every tick).
+result on ``/cobot_security/health`` and ``/diagnostics``, signed with its enclave's identity key
+(:mod:`cobot_security.nodes.signing`).  It never crashes on bad input: a policy that cannot be
+loaded becomes one ERROR status (retried every tick).
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from cobot_security.clock import utc_now
 from cobot_security.errors import CobotSecurityError
 from cobot_security.health.graph_probes import GraphFacts, NodeFact
 from cobot_security.health.reporter import ReporterConfig, collect_findings
-from cobot_security.nodes.convert import findings_to_array
 from cobot_security.nodes.graph_observer import sample_node
 from cobot_security.nodes.params import ReporterParams, declare_reporter
+from cobot_security.nodes.signing import HealthSigning
 from cobot_security.policy.load import load_policy
 from cobot_security.policy.model import WorkcellPolicy
 from cobot_security.status import Finding, Level
@@ -70,10 +71,11 @@ class HealthReporterNode(Node):
         self._health_pub = self.create_publisher(DiagnosticArray, HEALTH_TOPIC, 10)
         self._diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
         self._load_policy()
+        self.signing = HealthSigning(self, self.params.common.keystore, self._policy, host=self.host)
         self._timer = self.create_timer(self.params.common.period_s, self._tick)
         self.get_logger().info(
             f"reporting keystore {self.params.common.keystore} against {self.params.common.policy} "
-            f"every {self.params.common.period_s}s")
+            f"every {self.params.common.period_s}s, signed as {self.signing.enclave or '(no enclave: unsigned)'}")
 
     def _load_policy(self) -> None:
         try:
@@ -109,7 +111,7 @@ class HealthReporterNode(Node):
         except Exception as exc:  # noqa: BLE001 - report, never crash the node
             self.get_logger().error(f"health probes failed: {type(exc).__name__}: {exc}")
             findings = [config_error(self.host, f"health probes failed: {type(exc).__name__}: {exc}")]
-        msg = findings_to_array(findings, self.host, self.get_fully_qualified_name(), utc_now())
+        msg = self.signing.array(findings, utc_now())
         if not self.context.ok():
             return  # shutting down (SIGINT/SIGTERM arrived during the probes)
         self._health_pub.publish(msg)

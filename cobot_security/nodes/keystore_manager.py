@@ -5,7 +5,8 @@ On start and every ``check_period_s`` the node re-reads the policy, plans a reco
 ``auto_rotate``) and keeps the resulting statuses, which it publishes every ``period_s`` on
 ``/cobot_security/health`` and ``/diagnostics``: one ``cobot_security/cert_rotation/<enclave>`` per
 enclave and, after an enclave was re-issued, ``cobot_security/restart_required/<enclave>`` naming
-the node FQNs to restart (what a launch file's rolling restart listens to).  Services:
+the node FQNs to restart (what a launch file's rolling restart listens to), signed with its
+enclave's identity key.  Services:
 ``/keystore_manager/rotate_due`` rotates due enclaves now, ``/keystore_manager/get_status``
 returns the current plan as JSON.  The clock and environment are read once per check; every error
 becomes an ERROR status and the node keeps running.
@@ -20,6 +21,7 @@ import socket
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray
@@ -40,9 +42,9 @@ from cobot_security.keystore.reconcile import (
     reconcile_findings,
 )
 from cobot_security.keystore.store import Keystore
-from cobot_security.nodes.convert import findings_to_array
 from cobot_security.nodes.health_reporter import run_node
 from cobot_security.nodes.params import KeystoreManagerParams, declare_keystore_manager
+from cobot_security.nodes.signing import HealthSigning
 from cobot_security.policy.load import load_policy
 from cobot_security.policy.model import WorkcellPolicy
 from cobot_security.status import Finding, Level
@@ -62,6 +64,14 @@ LOCK_TIMEOUT_S = 2.0
 RESTART_HOLD_S = 30.0
 
 
+def _policy_or_none(path: Path) -> WorkcellPolicy | None:
+    """The policy for finding this node's enclave; None when unreadable (each check reports that)."""
+    try:
+        return load_policy(path)
+    except CobotSecurityError:
+        return None
+
+
 class KeystoreManagerNode(Node):
     """Timer → reconcile → cert_rotation / restart_required statuses; rotate_due and get_status services."""
 
@@ -77,6 +87,7 @@ class KeystoreManagerNode(Node):
         self.create_service(Trigger, ROTATE_SERVICE, self._on_rotate_due)
         self.create_service(Trigger, STATUS_SERVICE, self._on_get_status)
         common = self.params.common
+        self.signing = HealthSigning(self, common.keystore, _policy_or_none(common.policy), host=self.host)
         self.get_logger().info(
             f"reconciling keystore {common.keystore} with {common.policy} every {self.params.check_period_s}s "
             f"(auto_rotate={self.params.auto_rotate})")
@@ -153,7 +164,7 @@ class KeystoreManagerNode(Node):
         """Publish the current statuses on both topics (restart_required ones count down)."""
         if not self.context.ok():
             return  # shutting down
-        msg = findings_to_array(self.current_findings(), self.host, self.get_fully_qualified_name(), utc_now())
+        msg = self.signing.array(self.current_findings(), utc_now())
         self._health_pub.publish(msg)
         self._diag_pub.publish(msg)
         self._restarts = {k: (f, left - 1) for k, (f, left) in self._restarts.items() if left > 1}

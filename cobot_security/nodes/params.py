@@ -44,6 +44,21 @@ class ReporterParams:
 
 
 @dataclass(frozen=True)
+class SupervisorLimits:
+    """The supervisor's bounds under hostile input (docs/health.md, "Limits")."""
+
+    max_reporters: int
+    max_statuses_per_message: int
+    max_message_bytes: int
+    max_clock_skew_s: float
+    forget_after_s: float
+    max_incidents_per_window: int
+    incident_window_s: float
+    max_evidence_bytes: int
+    health_queue_depth: int
+
+
+@dataclass(frozen=True)
 class SupervisorParams:
     """supervisor parameters."""
 
@@ -54,6 +69,7 @@ class SupervisorParams:
     response_service: str
     incident_plan: Path
     incident_dir: Path
+    limits: SupervisorLimits
 
 
 @dataclass(frozen=True)
@@ -65,23 +81,24 @@ class KeystoreManagerParams:
     check_period_s: float
 
 
-def _descriptor(description: str, *, seconds: bool = False, int_min: int | None = None) -> ParameterDescriptor:
+def _descriptor(description: str, *, seconds: bool = False, int_min: int | None = None,
+                int_max: int = 1_000_000) -> ParameterDescriptor:
     # Durations accept integers too (``-p period_s:=1``); they are checked by _positive instead.
     desc = ParameterDescriptor(description=description, read_only=True, dynamic_typing=seconds)
     if int_min is not None:
-        desc.integer_range = [IntegerRange(from_value=int_min, to_value=1_000_000, step=0)]
+        desc.integer_range = [IntegerRange(from_value=int_min, to_value=int_max, step=0)]
     return desc
 
 
 def _declare(node: Node, name: str, default: object, description: str, *, seconds: bool = False,
-             int_min: int | None = None) -> Any:
+             int_min: int | None = None, int_max: int = 1_000_000) -> Any:
     """Declare one read-only parameter; a wrong type or range is an InputError (exit 2).
 
     The value is whatever rclpy holds for the parameter (typed by ``default`` unless ``seconds``).
     """
     try:
         return node.declare_parameter(
-            name, default, _descriptor(description, seconds=seconds, int_min=int_min)).value
+            name, default, _descriptor(description, seconds=seconds, int_min=int_min, int_max=int_max)).value
     except ParameterException as exc:
         raise InputError(None, name, f"a value like {default!r}", str(exc).split(". Reason:")[0]) from exc
 
@@ -156,7 +173,37 @@ def declare_supervisor(node: Node) -> SupervisorParams:
                                 "(default <keystore>/.cobot_security/incidents)"))
     return SupervisorParams(common, error_after_s, confirm_count, response_topic, response_service,
                             Path(incident_plan),
-                            Path(incident_dir) if incident_dir else KeystoreLayout(common.keystore).incidents_dir)
+                            Path(incident_dir) if incident_dir else KeystoreLayout(common.keystore).incidents_dir,
+                            declare_supervisor_limits(node, error_after_s))
+
+
+def declare_supervisor_limits(node: Node, error_after_s: float) -> SupervisorLimits:
+    """Declare the supervisor's bounds: reporters, message size, clock skew, forgetting, incidents, evidence."""
+    def count(name: str, default: int, description: str, most: int = 1_000_000) -> int:
+        return int(_declare(node, name, default, description, int_min=1, int_max=most))
+
+    max_reporters = count("max_reporters", 1024, "Most reporters tracked; a new one beyond is dropped")
+    max_statuses = count("max_statuses_per_message", 500, "Health messages with more statuses are dropped whole")
+    max_bytes = count("max_message_bytes", 262_144, "Health messages larger than this (serialized) are dropped "
+                      "before they are decoded [bytes]", most=64 * 1024 * 1024)
+    skew = _positive("max_clock_skew_s", _declare(
+        node, "max_clock_skew_s", 30.0, "A signed message whose sent_at is further from now is dropped [s]",
+        seconds=True))
+    forget = _positive("forget_after_s", _declare(
+        node, "forget_after_s", max(3600.0, 2.0 * error_after_s),
+        "A reporter silent for this long is forgotten, after one evaluation showed it ERROR [s]", seconds=True))
+    if forget <= max(error_after_s, skew):
+        raise InputError(None, "forget_after_s", f"more than error_after_s ({error_after_s}) and max_clock_skew_s "
+                                                 f"({skew})", str(forget))
+    incidents = count("max_incidents_per_window", 20, "Most incidents opened per incident_window_s; more are counted")
+    window = _positive("incident_window_s", _declare(
+        node, "incident_window_s", 600.0, "Window of max_incidents_per_window [s]", seconds=True))
+    evidence = count("max_evidence_bytes", 262_144, "Largest evidence document written per incident file [bytes]",
+                     most=1024 * 1024 * 1024)
+    depth = count("health_queue_depth", 100, "Health messages the subscription queues (DDS drops the oldest beyond); "
+                  "memory for them is at most this many times the largest message the middleware delivers",
+                  most=10_000)
+    return SupervisorLimits(max_reporters, max_statuses, max_bytes, skew, forget, incidents, window, evidence, depth)
 
 
 def declare_keystore_manager(node: Node) -> KeystoreManagerParams:

@@ -53,6 +53,11 @@ RESPONSE_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
                           durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
+#: Incidents opened in one evaluation at most (more wait for the next ones): writing their evidence
+#: must not stall the posture timer when many triggers fire at once.
+OPENED_PER_EVALUATION = 2
+
+
 class IncidentResponder:
     """Loads the incident plan, drives its engine each evaluation and carries out the effects."""
 
@@ -65,6 +70,7 @@ class IncidentResponder:
         self._host = host
         self.hooks_fired = 0
         self.errors = 0
+        self.suppressed = 0  # incident openings refused by the per-window limit
         self.plan: IncidentPlan | None = None
         self.engine: IncidentEngine | None = None
         self._plan_error: list[Finding] = []
@@ -90,7 +96,10 @@ class IncidentResponder:
             self._node.get_logger().error(f"incident response plan not loaded: {findings[0].message}")
             return
         self.plan = plan
-        self.engine = IncidentEngine(plan, IncidentStore(self._params.incident_dir))
+        limits = self._params.limits
+        self.engine = IncidentEngine(plan, IncidentStore(self._params.incident_dir, limits.max_evidence_bytes),
+                                     limits.max_incidents_per_window, _dt.timedelta(seconds=limits.incident_window_s),
+                                     OPENED_PER_EVALUATION)
         self._node.get_logger().info(f"incident plan {path}: {len(plan.playbooks)} playbooks; incidents in "
                                      f"{self._params.incident_dir}")
 
@@ -108,8 +117,14 @@ class IncidentResponder:
             store = self.engine.store
             posture = report_to_dict(report)
             update = self.engine.evaluate(report.results, findings, now)
+            if update.suppressed:
+                self.suppressed += len(update.suppressed)
+                self._node.get_logger().warning(
+                    f"incident limit reached ({self._params.limits.max_incidents_per_window} per "
+                    f"{self._params.limits.incident_window_s:g} s): {len(update.suppressed)} trigger(s) not opened, "
+                    f"e.g. {update.suppressed[0].key}", throttle_duration_sec=10.0)
             for effect in incident_effects(update, store.get, posture, self._previous_posture, findings,
-                                           self._host, now):
+                                           self._host, now, self._params.limits.max_evidence_bytes):
                 self._carry_out(effect, now)
             self._previous_posture = posture
         except Exception as exc:  # noqa: BLE001 - the incident engine must never stop the posture
@@ -225,6 +240,7 @@ class IncidentResponder:
             "response_calls_pending": self._pending_calls,
             "incident_plan": str(self._params.incident_plan) if self.plan is not None else None,
             "incident_errors": self.errors,
+            "incidents_suppressed": self.suppressed,
         }
         if self.engine is not None:
             try:

@@ -152,10 +152,19 @@ def evaluate_posture(
     Never raises for a single control: its exception becomes an ERROR result naming the control.
     """
     by_id = {a.id: a for a in attestations}
+    grouped: dict[str, list[Finding]] = {}
+    by_check: dict[str, list[Finding]] | None = grouped
+    try:  # one pass, so a control only scans the findings of its own checks
+        for finding in findings:
+            grouped.setdefault(finding.check, []).append(finding)
+    except Exception:  # noqa: BLE001 - a malformed finding: each control meets it (and fails) on its own
+        by_check = None
     results: list[ControlResult] = []
     for control in catalog.controls:
         try:
-            result = evaluate_control(control, findings, by_id, now)
+            relevant = findings if by_check is None else [
+                f for check in dict.fromkeys(control.checks) for f in by_check.get(check, ())]
+            result = evaluate_control(control, relevant, by_id, now)
         except Exception as exc:  # noqa: BLE001 - fail closed: any bug in one control is that control's ERROR
             result = ControlResult(
                 control_id=control.id,

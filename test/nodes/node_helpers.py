@@ -176,6 +176,27 @@ def report_json(response: Trigger.Response) -> dict:
     return json.loads(response.message)
 
 
+class SignedSender:
+    """Builds health arrays signed with an enclave's key from ``keystore`` (a reporter in the test process)."""
+
+    def __init__(self, keystore: Path, enclave: str = "/cobot_security/health_reporter",
+                 node: str = "/health_reporter", host: str = "testhost") -> None:
+        from cobot_security.health.signer import SignerSource
+
+        self.host = host
+        self.source = SignerSource(keystore, enclave, node, host)
+
+    def array(self, records: list) -> DiagnosticArray:
+        """``records`` (StatusRecords; their hardware_id is set to this host) with the signature status last."""
+        import dataclasses
+
+        from cobot_security.nodes.convert import records_to_array
+
+        body = [dataclasses.replace(r, hardware_id=self.host) for r in records]
+        now = utc_now()
+        return records_to_array(body + [self.source.current().sign(body, now)], now)
+
+
 def make_keystore(root: Path, issued_at: dt.datetime, policy_path: Path = WORKCELL) -> Path:
     """A keystore for ``policy_path`` issued at ``issued_at``."""
     from cobot_security.keystore.store import init_keystore

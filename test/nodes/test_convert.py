@@ -21,12 +21,12 @@ def test_finding_round_trips_and_carries_reporter() -> None:
     assert status.hardware_id == "cellpc"
     assert {kv.key: kv.value for kv in status.values}["reporter"] == "/health_reporter"
     assert convert.status_to_finding(status) == FINDING
-    assert convert.status_reporter(status) == "cellpc/health_reporter"
+    assert convert.status_record(status) == convert.finding_record(FINDING, "cellpc", "/health_reporter")
 
 
 def test_array_is_stamped() -> None:
     now = dt.datetime(2026, 11, 29, 12, 0, 0, 500000, tzinfo=dt.timezone.utc)
-    msg = convert.findings_to_array([FINDING], "h", "/r", now)
+    msg = convert.records_to_array([convert.finding_record(FINDING, "h", "/r")], now)
     assert (msg.header.stamp.sec, msg.header.stamp.nanosec) == (int(now.timestamp()), 500_000_000)
     assert len(msg.status) == 1
 

@@ -48,8 +48,10 @@ def test_healthy_keystore_reports_ok_on_both_topics(start_node, listener, health
     assert len(health) >= 2
 
     def names(msg):
-        return [s.name for s in msg.status if "/graph_conformance/" not in s.name]
+        return [s.name for s in msg.status if "/graph_conformance/" not in s.name and "/policy_drift/" not in s.name]
     assert names(health[0]) == names(health[-1])
+    # signed with its policy enclave's key: the signature status comes last
+    assert names(health[-1])[-1] == "cobot_security/health_signature/cobot_security/health_reporter"
     assert level(statuses(health[-1])[INTEGRITY]) == 0
     # honest about the wheels: no DDS Security in this process environment
     env = [s for s in health[-1].status if s.name.startswith("cobot_security/security_env/")]
@@ -113,10 +115,13 @@ def test_unloadable_policy_is_one_error_status(start_node, listener, healthy_key
 
     msg = listener.wait_for(lambda: next(iter(listener.received("/cobot_security/health")), None), TIMEOUT)
     assert msg is not None, proc.output()
-    assert len(msg.status) == 1
+    assert len(msg.status) == 2
     assert level(msg.status[0]) == 2
     assert msg.status[0].name.startswith("cobot_security/reporter_config/")
     assert "bad.yaml" in msg.status[0].message
+    # without a policy (and no --enclave) it cannot tell its enclave: it says so, unsigned
+    assert msg.status[1].name.startswith("cobot_security/health_signing/") and level(msg.status[1]) == 2
+    assert "no enclave for node /health_reporter" in msg.status[1].message
     assert proc.proc.poll() is None, "the reporter must keep running"
 
 

@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from node_helpers import CONTROLS, report_json
+from diagnostic_msgs.msg import DiagnosticArray
+from node_helpers import CONTROLS, SignedSender, report_json
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
+from cobot_security.health.envelope import StatusRecord
 from cobot_security.incident.incidents import IncidentStore
 from cobot_security.nodes.responder import RESPONSE_QOS
 
@@ -58,13 +59,9 @@ playbooks:
 """
 
 
-def _rogue_status() -> DiagnosticArray:
-    msg = DiagnosticArray()
-    msg.status = [DiagnosticStatus(
-        level=b"\x02", name="cobot_security/graph_conformance/cell/rogue",
-        message="node /cell/rogue is not in the policy", hardware_id="testhost",
-        values=[KeyValue(key="reporter", value="/fake_reporter")])]
-    return msg
+#: What the host's health_reporter says when a node the policy does not name joins (signed by its key).
+ROGUE = StatusRecord(2, "cobot_security/graph_conformance/cell/rogue", "node /cell/rogue is not in the policy",
+                     "testhost", (("reporter", "/health_reporter"),))
 
 
 def _incidents(directory: Path) -> list:
@@ -82,15 +79,18 @@ def _stop_done(directory: Path):
     return check
 
 
-def test_rogue_node_opens_one_incident_that_survives_a_restart(start_node, listener, tmp_path: Path) -> None:
+def test_rogue_node_opens_one_incident_that_survives_a_restart(start_node, listener, tmp_path: Path,
+                                                               healthy_keystore: Path) -> None:
     plan = tmp_path / "plan.yaml"
     plan.write_text(PLAN)
     incident_dir = tmp_path / "incidents"
-    params = dict(controls=str(CONTROLS), period_s=0.5, incident_plan=str(plan), incident_dir=str(incident_dir))
+    params = dict(controls=str(CONTROLS), period_s=0.5, incident_plan=str(plan), incident_dir=str(incident_dir),
+                  keystore=str(healthy_keystore))
     listener.subscribe(POSTURE)
     listener.subscribe(STOP, String, qos=RESPONSE_QOS)
     health = listener.node.create_publisher(DiagnosticArray, "/cobot_security/health", 10)
-    timer = listener.node.create_timer(0.2, lambda: health.publish(_rogue_status()))
+    sender = SignedSender(healthy_keystore)
+    timer = listener.node.create_timer(0.2, lambda: health.publish(sender.array([ROGUE])))
 
     sup = start_node("supervisor", **params)
     assert listener.wait_for(lambda: listener.received(STOP), TIMEOUT), sup.output()
@@ -144,12 +144,8 @@ playbooks:
 """
 
 
-def _tamper_status() -> DiagnosticArray:
-    msg = DiagnosticArray()
-    msg.status = [DiagnosticStatus(
-        level=b"\x02", name="cobot_security/keystore_integrity/keystore", message="modified: enclaves/x/cert.pem",
-        hardware_id="testhost", values=[KeyValue(key="reporter", value="/fake_reporter")])]
-    return msg
+TAMPER = StatusRecord(2, "cobot_security/keystore_integrity/keystore", "modified: enclaves/x/cert.pem", "testhost",
+                      (("reporter", "/health_reporter"),))
 
 
 def _step_results(directory: Path, step: int) -> list[tuple[str, str]]:
@@ -158,7 +154,7 @@ def _step_results(directory: Path, step: int) -> list[tuple[str, str]]:
 
 
 def test_call_trigger_steps_call_the_service_and_fail_when_it_never_appears(
-        start_node, listener, tmp_path: Path) -> None:
+        start_node, listener, tmp_path: Path, healthy_keystore: Path) -> None:
     plan = tmp_path / "plan.yaml"
     plan.write_text(CALL_PLAN)
     incident_dir = tmp_path / "incidents"
@@ -172,9 +168,10 @@ def test_call_trigger_steps_call_the_service_and_fail_when_it_never_appears(
 
     listener.node.create_service(Trigger, "/test/cell_stop", serve)
     health = listener.node.create_publisher(DiagnosticArray, "/cobot_security/health", 10)
-    timer = listener.node.create_timer(0.2, lambda: health.publish(_tamper_status()))
+    sender = SignedSender(healthy_keystore)
+    timer = listener.node.create_timer(0.2, lambda: health.publish(sender.array([TAMPER])))
     sup = start_node("supervisor", controls=str(CONTROLS), period_s=0.5, incident_plan=str(plan),
-                     incident_dir=str(incident_dir))
+                     incident_dir=str(incident_dir), keystore=str(healthy_keystore))
 
     answered = listener.wait_for(lambda: ("done", "/test/cell_stop answered success=True: cell stopped")
                                  in _step_results(incident_dir, 0), TIMEOUT)

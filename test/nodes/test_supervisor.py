@@ -7,10 +7,11 @@ import threading
 from pathlib import Path
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from node_helpers import CONTROLS, WORKCELL, level, report_json, statuses, values
+from node_helpers import CONTROLS, WORKCELL, SignedSender, level, report_json, statuses, values
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
+from cobot_security.nodes.convert import status_record
 from cobot_security.nodes.responder import RESPONSE_QOS
 from cobot_security.nodes.supervisor import ALERTS_QOS
 from cobot_security.posture.catalog import Priority, load_controls  # noqa: E402
@@ -28,7 +29,7 @@ def _control_name(control_id: str) -> str:
 
 
 def _stack(start_node, keystore: Path, *, reporter: bool = True, **supervisor_params: object):
-    params = dict(controls=str(CONTROLS), period_s=0.5)
+    params = dict(controls=str(CONTROLS), period_s=0.5, keystore=str(keystore))
     params.update(supervisor_params)
     sup = start_node("supervisor", **params)
     rep = None
@@ -134,8 +135,11 @@ def test_garbage_on_health_is_counted_not_fatal(start_node, listener, healthy_ke
     sent = threading.Event()
     count = {"n": 0}
 
+    sender = SignedSender(healthy_keystore, host="evil")
+
     def send():
-        publisher.publish(_garbage())
+        publisher.publish(_garbage())  # unsigned: dropped whole
+        publisher.publish(sender.array([status_record(s) for s in _garbage().status]))  # signed: statuses checked
         count["n"] += 1
         if count["n"] >= 10:
             sent.set()
@@ -149,8 +153,10 @@ def test_garbage_on_health_is_counted_not_fatal(start_node, listener, healthy_ke
     response = listener.call_trigger("/supervisor/get_report", TIMEOUT)
     assert response is not None, sup.output()
     body = report_json(response)
-    assert body["malformed_messages"] > 0
-    assert not any("evil" in r for r in body["reporters"])
+    assert body["health_intake"]["dropped_messages"]["unsigned"] >= 10
+    assert body["malformed_messages"] >= 40  # the signed messages' 4 malformed statuses each, never merged
+    assert body["health_intake"]["accepted_statuses"] == 0
+    assert [r for r in body["reporters"] if "evil" in r] == ["evil/cobot_security/health_reporter"]
 
 
 def test_critical_failure_fires_the_hooks_once(start_node, listener, healthy_keystore: Path, tmp_path: Path) -> None:

@@ -28,7 +28,8 @@ def _scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 def test_metrics_endpoint_matches_the_report(start_node, listener, healthy_keystore: Path) -> None:
     port = _free_port()
-    sup = start_node("supervisor", controls=str(CONTROLS), period_s=0.5, metrics_port=port)
+    sup = start_node("supervisor", controls=str(CONTROLS), period_s=0.5, metrics_port=port,
+                     keystore=str(healthy_keystore))
     rep = start_node("health_reporter", keystore=str(healthy_keystore), policy=str(WORKCELL), period_s=0.5)
 
     deadline = time.monotonic() + TIMEOUT

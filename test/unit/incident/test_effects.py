@@ -17,6 +17,7 @@ from cobot_security.incident.effects import (
     critical_failure_effects,
     health_document,
     incident_effects,
+    posture_evidence,
     trigger_failed,
     trigger_outcome,
     unavailable_outcome,
@@ -129,3 +130,24 @@ def test_trigger_outcomes_and_service_wait(now) -> None:
     assert at == RecordOutcome("inc-1", 2, "keystore_rotate", "failed",
                                "service /keystore_manager/rotate_due not available for 10 s")
     assert unavailable_outcome(due, now, now + wait + dt.timedelta(seconds=1)) == at
+
+
+def test_health_evidence_keeps_the_involved_findings_within_the_byte_limit(plan, store, now) -> None:
+    incident = IncidentEngine(plan, store).evaluate([], [ROGUE], now).opened[0]
+    many = [Finding("cert_expiry", f"/cell/e{i}", Level.OK, "valid " + "x" * 200) for i in range(500)] + [ROGUE]
+    health = health_document(incident, many, now, max_bytes=20_000)
+    assert len(json.dumps(health)) <= 20_000
+    assert [f["name"] for f in health["involved"]] == [ROGUE.name]  # type: ignore[index,union-attr]
+    assert health["omitted"] == 501 - len(health["all"])  # type: ignore[arg-type]
+    assert "omitted" not in health_document(incident, [ROGUE], now, max_bytes=20_000)
+
+
+def test_posture_snapshot_over_the_limit_keeps_the_first_evidence() -> None:
+    big = {"name": "cobot_security/posture", "score": 10, "controls": [
+        {"control": "per_node_identity", "reason": "r" * 5000, "evidence": [f"e{i}" for i in range(3000)]}]}
+    assert posture_evidence(POSTURE, 1000) is POSTURE
+    shrunk = posture_evidence(big, 10_000)
+    [control] = shrunk["controls"]  # type: ignore[misc]
+    assert control["evidence"] == [f"e{i}" for i in range(50)] and control["evidence_omitted"] == 2950
+    assert len(control["reason"]) == 2001 and len(json.dumps(shrunk)) < 10_000
+    assert big["controls"][0]["evidence"][-1] == "e2999"  # type: ignore[index]  # the original is untouched

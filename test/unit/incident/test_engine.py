@@ -138,3 +138,32 @@ def test_bad_incident_ids_are_refused(store) -> None:
     for tail in ("\n", "\r\n", "/..", " "):  # matched whole: no trailing newline slips past '$'
         with pytest.raises(InputError, match="incident id: expected an id like"):
             store.get("inc-20261129T120000Z-1a2b3c4d" + tail)
+
+
+def test_openings_per_window_are_capped_and_resume_later(plan, store, now) -> None:
+    engine = IncidentEngine(plan, store, max_opened=2, open_window=dt.timedelta(minutes=10))
+    rogues = [Finding("graph_conformance", f"/cell/rogue_{i}", Level.ERROR, "node is not in the policy")
+              for i in range(5)]
+    first = engine.evaluate([], rogues, now)
+    assert len(first.opened) == 2 and len(first.suppressed) == 3
+    assert engine.evaluate([], rogues, now + dt.timedelta(minutes=5)).opened == ()
+    later = engine.evaluate([], rogues, now + dt.timedelta(minutes=11))
+    assert len(later.opened) == 2 and len(later.suppressed) == 1
+    assert len(store.list()) == 4
+
+
+def test_evidence_over_the_limit_is_replaced_by_a_note(plan, tmp_path, now) -> None:
+    store = IncidentStore(tmp_path / "incidents", max_evidence_bytes=2000)
+    incident = IncidentEngine(plan, store).evaluate([], [ROGUE], now).opened[0]
+    small = store.write_evidence(incident.id, "posture_after.json", {"score": 40})
+    big = store.write_evidence(incident.id, "health.json", {"all": ["x" * 100] * 100})
+    assert "score" in small.read_text()
+    text = big.read_text()
+    assert len(text) < 2000 and '"omitted": true' in text and "max_evidence_bytes" in text
+
+
+def test_openings_per_evaluation_are_spread(plan, store, now) -> None:
+    engine = IncidentEngine(plan, store, max_per_evaluation=2)
+    rogues = [Finding("graph_conformance", f"/cell/rogue_{i}", Level.ERROR, "node is not in the policy")
+              for i in range(5)]
+    assert [len(engine.evaluate([], rogues, now).opened) for _ in range(4)] == [2, 2, 1, 0]

@@ -78,3 +78,22 @@ def test_one_reporter_stale_other_fresh() -> None:
 def test_bad_deadlines(stale: float, error: float) -> None:
     with pytest.raises(ValueError, match="stale_after_s < error_after_s"):
         ReporterTracker(stale, error)
+
+
+def test_table_is_bounded_and_forgets_only_after_showing_error() -> None:
+    tracker = ReporterTracker(3.0, 10.0, forget_after_s=30.0, max_reporters=2)
+    assert tracker.observe("a", [finding("crl")], T0) and tracker.observe("b", [finding("crl")], T0)
+    assert not tracker.observe("c", [finding("crl")], T0)
+    assert tracker.observe("a", [finding("crl", Level.WARN)], T0)  # a known reporter still reports
+    late = T0 + dt.timedelta(seconds=31)
+    assert tracker.forget(late) == []  # no evaluation has shown them at ERROR yet
+    tracker.observe("b", [finding("crl")], late)
+    tracker.current(late)
+    assert tracker.forget(late) == ["a"]
+    assert tracker.reporters() == ["b"] and tracker.has_room_for("c")
+
+
+@pytest.mark.parametrize(("forget", "most"), [(10.0, None), (5.0, None), (None, 0)])
+def test_bad_bounds_are_refused(forget: float | None, most: int | None) -> None:
+    with pytest.raises(ValueError, match="expected"):
+        ReporterTracker(3.0, 10.0, forget_after_s=forget, max_reporters=most)

@@ -191,16 +191,16 @@ def _check_addressed(package: HostPackage, state: HostState | None, host: str | 
         raise InputError(source, "--host", f"host {state.host} (this keystore's)", repr(this_host))
     if package.host != this_host:
         raise InputError(source, "host", f"a package for host {this_host}", f"one for host {package.host}")
-    if package.created > now + CLOCK_SKEW:
-        raise InputError(source, "created", f"a time before {iso_utc(now + CLOCK_SKEW)}", iso_utc(package.created))
-    if state is not None and state.installed is not None and package.created < state.installed:
-        raise InputError(source, "created", f"a package made after the installed one ({iso_utc(state.installed)})",
-                         f"an older one ({iso_utc(package.created)})")
     if package.kind != "bundle":
         wanted = expect_nonce or (state.request_nonce if state is not None else None)
         if wanted != package.nonce:
             raise InputError(source, "nonce", "the answer to this keystore's pending request",
                              "an answer to another request" if wanted else "an answer, but no request is pending")
+    if package.created > now + CLOCK_SKEW:
+        raise InputError(source, "created", f"a time before {iso_utc(now + CLOCK_SKEW)}", iso_utc(package.created))
+    if state is not None and state.installed is not None and package.created < state.installed:
+        raise InputError(source, "created", f"a package made after the installed one ({iso_utc(state.installed)})",
+                         f"an older one ({iso_utc(package.created)})")
     return this_host
 
 

@@ -364,9 +364,17 @@ class KeystoreTransaction:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        """Commit (what was switched in, when the block failed), then unlock."""
+        """Commit (what was switched in, when the block failed), then unlock.
+
+        :raises KeystoreError: a host keystore change without the authority's manifest (nothing
+            of it is kept).
+        """
+        unsigned = None
+        if exc is None and self._host_keystore and self._files_changed and self._adopted is None:
+            unsigned = KeystoreError(self.live.root, "a host keystore holds no CA key: its integrity manifest must "
+                                                     "come signed by the authority (host install)")
         try:
-            if exc is None:
+            if exc is None and unsigned is None:
                 self.swap_staged()
             else:
                 for entry in [s for s in self._staged if not s.swapped]:
@@ -384,6 +392,8 @@ class KeystoreTransaction:
             for lock in reversed(self._extra_locks):
                 lock.release()
             self._lock.release()
+        if unsigned is not None:
+            raise unsigned
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -424,10 +434,8 @@ class KeystoreTransaction:
                 append_audit(layout, self._events, self.now, durable=False)
                 self._events = []
             if self._files_changed and self._host_keystore:
-                if self._adopted is None:
-                    raise KeystoreError(layout.root, "a host keystore holds no CA key: its integrity manifest "
-                                                     "must come signed by the authority (host install)")
-                write_signed_integrity(layout, self._adopted, durable=False)
+                if self._adopted is not None:  # else __exit__ refuses the change
+                    write_signed_integrity(layout, self._adopted, durable=False)
             elif self._files_changed:
                 ca = self.ca
                 write_integrity_manifest(layout, ca.permissions.cert, ca.permissions.key, self.now, durable=False)

@@ -11,8 +11,8 @@ import argparse
 import json
 from pathlib import Path
 
-from cobot_security import atomic
-from cobot_security.cli import options, render
+from cobot_security import atomic, render
+from cobot_security.cli import options
 from cobot_security.cli.commands import command_help
 from cobot_security.clock import iso_utc, utc_now
 from cobot_security.errors import InputError, KeystoreError

@@ -51,8 +51,9 @@ def test_enrollment_and_bundle_from_the_readme(cli, machines: dict[str, Path], t
     assert f"request fingerprint {fingerprint}" in signed.out  # the operator compares both machines' lines
     assert json.loads(installed.out)["changed"] == [
         "/cell/arm_driver", "/cell/cell_controller", "/cell/gripper", "/cell/safety_monitor",
-        "/cobot_security/health_reporter", "/cobot_security/keystore_manager", "/cobot_security/supervisor"]
-    assert "keys of 3 enclave(s) inside (mode 0600)" in bundled.out
+        "/cobot_security/health_reporter", "/cobot_security/keystore_manager", "/cobot_security/launch_listener",
+        "/cobot_security/supervisor"]
+    assert "keys of 4 enclave(s) inside (mode 0600)" in bundled.out
     assert (m["files"] / "vision_pc.bundle").stat().st_mode & 0o777 == 0o600
     assert json.loads(again.out) == {"changed": [], "files_written": 0, "host": "vision_pc", "kind": "bundle",
                                      "refused": {}, "removed": []}  # idempotent: Ansible's "changed: false"
@@ -122,5 +123,6 @@ def test_console_script_host_request(tmp_path: Path) -> None:
     pending = tmp_path / "edge" / ".cobot_security" / "pending"
     assert sorted(p.name for p in pending.iterdir()) == ["~cell~mes_bridge.key.pem",
                                                          "~cobot_security~health_reporter.key.pem",
-                                                         "~cobot_security~keystore_manager.key.pem"]
+                                                         "~cobot_security~keystore_manager.key.pem",
+                                                         "~cobot_security~launch_listener.key.pem"]
     assert {p.stat().st_mode & 0o777 for p in pending.iterdir()} == {0o600} and pending.stat().st_mode & 0o777 == 0o700

@@ -42,7 +42,8 @@ def test_the_example_cell_has_its_machines(example_policy_path: Path) -> None:
     assert [h.name for h in policy.hosts] == ["ca_pc", "cell_pc", "vision_pc", "edge_pc"]
     assert [h.name for h in policy.hosts if h.role == "authority"] == ["ca_pc"]
     assert [e.path for e in policy.enclaves_on("vision_pc")] == [
-        "/cell/vision", "/cobot_security/health_reporter", "/cobot_security/keystore_manager"]
+        "/cell/vision", "/cobot_security/health_reporter", "/cobot_security/keystore_manager",
+        "/cobot_security/launch_listener"]
     assert all(enclave.hosts for enclave in policy.enclaves)
 
 

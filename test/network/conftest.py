@@ -52,6 +52,7 @@ conduits:
 HOSTS_NETWORK = """\
 version: 1
 name: netns_hosts_cell
+dds: {domain_ids: [0]}  # rendered nowhere: the test runs its own leased domain
 gateway:
   interfaces: {ca: gwca, cell_pc: gwcell, vision_pc: gwvision}
 zones:

@@ -2,13 +2,14 @@
 machine over the ROS graph, DDS Security between two hosts with only their own host keystores.
 
 ``ca``, ``cell_pc`` and ``vision_pc`` each have their own directory tree and namespace, joined by
-veth links to a forwarding gateway namespace (the package's CellNamespaces).  The cell was set up 70 days ago: ``cell_pc`` enrolled (keys made on
-``cell_pc``, a request file carried to ``ca``, the answer carried back), ``vision_pc`` installed a
-bundle.  Now the certificates are inside their renew window and the CRL is past its next update:
-real ``keystore_manager`` processes (authority in ``ca``, members in the hosts; rclpy over the
-veth links) renew every enclave with new keys born on its host and distribute a fresh CRL.  Then
-real Cyclone DDS Security participants in ``cell_pc`` and ``vision_pc`` exchange a granted flow
-using only their host keystores, and a ``cell_pc`` enclave cannot be used in ``vision_pc``.
+veth links to a forwarding gateway namespace (the package's CellNamespaces). The cell was set up 70
+days ago: ``cell_pc`` enrolled (keys made on ``cell_pc``, a request file carried to ``ca``, the
+answer carried back), ``vision_pc`` installed a bundle. Now the certificates are inside their renew
+window and the CRL is past its next update: real ``keystore_manager`` processes (authority in
+``ca``, members in the hosts; rclpy over the veth links) renew every enclave with new keys born on
+its host and distribute a fresh CRL. Then real Cyclone DDS Security participants in ``cell_pc`` and
+``vision_pc`` exchange a granted flow using only their host keystores, and a ``cell_pc`` enclave
+cannot be used in ``vision_pc``.
 """
 
 from __future__ import annotations

@@ -90,6 +90,8 @@ class MemberLink:
         self._on_installed = on_installed
         self._policy: WorkcellPolicy | None = None
         self._sent = 0.0  # monotonic time of the last request (round-trip latency)
+        self._started = time.monotonic()
+        self._grace_s = params.request_timeout_s  # discovery time before a missing authority is a problem
         self._requests = node.create_publisher(String, REQUESTS_TOPIC, REQUEST_QOS)
         node.create_subscription(String, responses_topic(params.host), self._on_answer, ANSWER_QOS)
 
@@ -101,7 +103,7 @@ class MemberLink:
             if request is not None:
                 self._sent = time.monotonic()
                 self._requests.publish(String(data=request.decode("ascii")))
-        else:
+        elif time.monotonic() - self._started > self._grace_s:
             self.session.last_problem = f"no authority listens on {REQUESTS_TOPIC}"
         return member_findings(self.session, policy)
 

@@ -125,7 +125,10 @@ class KeystoreManagerNode(Node):
                                          f"({', '.join(h.name for h in policy.hosts) or 'none'}): set -p host:=NAME")
             self._policy = policy
             self._findings = self._member.check(policy)
-            self._last_error = ""
+            problem = self._member.session.last_problem
+            if problem and problem != self._last_error:
+                self.get_logger().warning(problem)  # once per distinct problem, as errors are
+            self._last_error = problem
         except Exception as exc:  # noqa: BLE001 - a bad keystore or policy is a status, not a crash
             self._error(exc, "cannot renew through the authority")
 

@@ -199,3 +199,20 @@ def mangle_request(fqn: str) -> str:
 def mangle_reply(fqn: str) -> str:
     """DDS topic name of a service's reply channel (``/a/s`` → ``rr/a/sReply``)."""
     return "rr" + fqn + "Reply"
+
+
+_HOST = re.compile(r"[a-z][a-z0-9_]{0,62}")
+
+
+def validate_host_name(name: str, ctx: NameContext | None = None) -> str:
+    """Return ``name`` if it is a host name of the policy (``cell_pc``): it becomes a ROS topic token.
+
+    The renewal answers go to ``/cobot_security/ca/responses/<host>``, so a host name is one ROS
+    name token in lower case (as in ``policies/network.yaml``).
+
+    :raises InvalidNameError: when it is not.
+    """
+    if not isinstance(name, str) or not _HOST.fullmatch(name):
+        raise _fail(ctx, "a host name of lower-case letters, digits and '_' starting with a letter "
+                         "(at most 63 characters)", str(name))
+    return name

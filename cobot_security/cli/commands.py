@@ -35,6 +35,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("ca", "cmd_rotate", "renew the CAs or roll them over to new keys"),
     Command("revoke", "cmd_revoke", "revoke an enclave's certificate (every peer refuses it)"),
     Command("crl", "cmd_revoke", "refresh or show the certificate revocation list"),
+    Command("host", "cmd_host", "keystores of the hosts of a multi-host cell (docs/deployment.md)"),
     Command("audit-log", "cmd_audit", "verify or show the keystore's audit log"),
     Command("network", "cmd_network", "zones and conduits: render the gateway firewall, check it"),
     Command("scan", "cmd_scan", "audit OPC UA endpoints and controller service exposure"),

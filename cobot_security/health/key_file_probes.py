@@ -69,8 +69,10 @@ def probe_key_modes(layout: KeystoreLayout, expected_uid: int) -> list[Finding]:
             problem = _mode_problem(key, expected_uid, 0o600, f"private/{key.name}")
             if problem:
                 problems.append(problem)
+    has_keys = any(private.glob("*.key.pem")) if not problems else True
     findings.append(Finding(checks.KEY_MODES, CA_SUBJECT, Level.ERROR if problems else Level.OK,
-                            "; ".join(problems) or "CA keys 0600 in a 0700 private/"))
+                            "; ".join(problems) or ("CA keys 0600 in a 0700 private/" if has_keys
+                                                    else "no CA keys on this host (private/ 0700)")))
     return findings
 
 

@@ -43,14 +43,11 @@ class HostAssignment:
 
 
 def policy_host_assignment(policy: WorkcellPolicy) -> HostAssignment | None:
-    """The hosts of ``policy``; None while the policy model has no hosts (a single-host cell).
-
-    The one place where the policy's host assignment (issue 12: each enclave assigned to hosts)
-    plugs in: once the model has hosts, return ``HostAssignment(all hosts, {enclave path: its
-    hosts})`` built from it, and :func:`owned_subjects` applies the multi-host rule.
-    """
-    del policy  # the model has no hosts yet
-    return None
+    """The hosts of ``policy`` and the hosts each enclave runs on; None for a single-host cell (no ``hosts:``)."""
+    if not policy.hosts:
+        return None
+    return HostAssignment(frozenset(host.name for host in policy.hosts),
+                          {enclave.path: frozenset(enclave.hosts) for enclave in policy.enclaves})
 
 
 def is_host_reporter(policy: WorkcellPolicy | None, enclave: str) -> bool:

@@ -21,6 +21,7 @@ from cobot_security.health import (
     environment_probes,
     evidence_probes,
     graph_probes,
+    host_probes,
     key_file_probes,
     signed_document_probes,
 )
@@ -71,7 +72,8 @@ def _probe_runs(
     config: ReporterConfig, now: _dt.datetime, environ: Mapping[str, str], graph: GraphFacts | None
 ) -> list[_ProbeRun]:
     layout = KeystoreLayout(Path(config.keystore))
-    policy = config.policy
+    # A member host's keystore holds only its own enclaves: the keystore probes look at those.
+    policy = host_probes.keystore_scope(layout, config.policy, config.host)
     runs = [
         _ProbeRun("probe_certificates", checks.CERT_EXPIRY,
                   lambda: certificate_probes.probe_certificates(
@@ -85,10 +87,12 @@ def _probe_runs(
                   lambda: key_file_probes.probe_key_modes(layout, config.expected_uid)),
         _ProbeRun("probe_integrity", checks.KEYSTORE_INTEGRITY, lambda: key_file_probes.probe_integrity(layout, now)),
         _ProbeRun("probe_audit_log", checks.AUDIT_LOG, lambda: key_file_probes.probe_audit_log(layout)),
+        _ProbeRun("probe_host_assignment", checks.HOST_ASSIGNMENT,
+                  lambda: host_probes.probe_host_assignment(layout, config.policy, config.host)),
         _ProbeRun("probe_security_env", checks.SECURITY_ENV,
                   lambda: environment_probes.probe_security_env(environ, Path(config.keystore), config.host)),
         _ProbeRun("probe_discovery", checks.DISCOVERY_EXPOSURE,
-                  lambda: environment_probes.probe_discovery(environ, policy, config.host)),
+                  lambda: environment_probes.probe_discovery(environ, config.policy, config.host)),
         _ProbeRun("probe_enforcement_proof", checks.ENFORCEMENT_PROOF,
                   lambda: evidence_probes.probe_enforcement_proof(layout, now, config.proof_max_age_days,
                                                                   policy.middlewares)),
@@ -99,9 +103,10 @@ def _probe_runs(
                       now, config.scan_max_age_days, layout.network_check)),
     ]
     if graph is not None:
-        runs.append(_ProbeRun("probe_graph", checks.GRAPH_CONFORMANCE, lambda: graph_probes.probe_graph(graph, policy)))
+        runs.append(_ProbeRun("probe_graph", checks.GRAPH_CONFORMANCE,
+                              lambda: graph_probes.probe_graph(graph, config.policy)))
         runs.append(_ProbeRun("probe_policy_drift", checks.POLICY_DRIFT,
-                              lambda: drift_probes.probe_policy_drift(graph, policy)))
+                              lambda: drift_probes.probe_policy_drift(graph, config.policy)))
     return runs
 
 

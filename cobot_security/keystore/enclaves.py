@@ -74,8 +74,12 @@ class EnclaveMaterial:
                 "fingerprint_sha256": self.fingerprint_sha256}
 
 
-def issue_material(enclave: Enclave, policy: WorkcellPolicy, now: _dt.datetime, ca: CaKeys) -> EnclaveMaterial:
+def issue_material(enclave: Enclave, policy: WorkcellPolicy, now: _dt.datetime, ca: CaKeys,
+                   public_key: pki.PublicKey | None = None) -> EnclaveMaterial:
     """A new key pair, a certificate from the identity CA and the permissions signed by the permissions CA.
+
+    With ``public_key`` (from a host's CSR: the key was born on the host) no key is generated and
+    ``key_pem`` is empty.
 
     :raises KeystoreError: the identity CA expires before the certificate could start.
     """
@@ -84,12 +88,16 @@ def issue_material(enclave: Enclave, policy: WorkcellPolicy, now: _dt.datetime, 
     if not_after <= not_before:
         raise KeystoreError(enclave.path, f"enclave {enclave.path}: expected the identity CA to be valid "
                                           f"after {iso_utc(not_before)}, got not_after {iso_utc(not_after)}")
-    key = pki.generate_private_key()
-    cert = pki.issue_certificate(subject_name(enclave.path), key.public_key(), ca.identity.cert, ca.identity.key,
+    if public_key is None:
+        key = pki.generate_private_key()
+        key_pem, subject_key = pki.private_key_pem(key, None), key.public_key()
+    else:
+        key_pem, subject_key = b"", public_key
+    cert = pki.issue_certificate(subject_name(enclave.path), subject_key, ca.identity.cert, ca.identity.key,
                                  not_before, not_after)
     permissions_xml = compile_permissions(policy, enclave, cert.not_valid_before_utc, cert.not_valid_after_utc)
     return EnclaveMaterial(
-        path=enclave.path, key_pem=pki.private_key_pem(key, None), cert_pem=pki.certificate_pem(cert),
+        path=enclave.path, key_pem=key_pem, cert_pem=pki.certificate_pem(cert),
         permissions_xml=permissions_xml,
         permissions_p7s=smime.sign_smime(permissions_xml, ca.permissions.cert, ca.permissions.key),
         serial=format(cert.serial_number, "x"), not_after=cert.not_valid_after_utc,

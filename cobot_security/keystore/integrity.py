@@ -5,6 +5,11 @@
 the permissions CA.  The check trusts only the signed copy: the signature is verified against
 ``public/permissions_ca.cert.pem`` before any hash in it is compared.  ``private/`` (CA keys may
 be absent on a deployed host) and our own ``.cobot_security/`` (lock, records) are not covered.
+
+A *host keystore* (docs/deployment.md) holds no CA key, so it cannot sign its own manifest: the
+authority computes it over the public tree it ships to that host and signs it; the document then
+names the ``host`` and leaves every enclave ``key.pem`` out (keys born on the host never reach the
+authority; the key-modes probe covers them).  It verifies with the public certificates alone.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from cobot_security import atomic
 from cobot_security.clock import iso_utc
 from cobot_security.errors import KeystoreError
 from cobot_security.keystore import smime
-from cobot_security.keystore.layout import KeystoreLayout
+from cobot_security.keystore.layout import KEY, KeystoreLayout
 from cobot_security.keystore.pki import PrivateKey
 
 INTEGRITY_VERSION = 1
@@ -39,6 +44,7 @@ class IntegrityResult:
     missing: tuple[str, ...] = ()
     unexpected: tuple[str, ...] = ()
     problem: str | None = None
+    host: str | None = None  #: the host a host keystore's signed manifest names
 
     @property
     def ok(self) -> bool:
@@ -55,12 +61,13 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def hash_keystore_files(layout: KeystoreLayout) -> dict[str, str]:
+def hash_keystore_files(layout: KeystoreLayout, *, exclude_keys: bool = False) -> dict[str, str]:
     """Every file and symlink under public/ and enclaves/, relative to the root, with its digest.
 
     Symlinks (to files or directories) are recorded by target and never followed; hidden names
     are included, so nothing can be slipped in under a dot name.  Other file types (fifos,
-    sockets) are recorded as ``"special"`` so that they show up as unexpected.
+    sockets) are recorded as ``"special"`` so that they show up as unexpected.  With
+    ``exclude_keys`` (a host keystore) regular ``key.pem`` files of enclaves are left out.
     """
     entries: dict[str, str] = {}
     for top in _COVERED_DIRS:
@@ -76,11 +83,32 @@ def hash_keystore_files(layout: KeystoreLayout) -> dict[str, str]:
                 rel = path.relative_to(layout.root).as_posix()
                 if path.is_symlink():
                     entries[rel] = LINK_PREFIX + os.readlink(path)
+                elif exclude_keys and name == KEY and top == "enclaves" and path.is_file():
+                    continue
                 elif path.is_file():
                     entries[rel] = _sha256(path)
                 elif not path.is_dir():
                     entries[rel] = "special"
     return dict(sorted(entries.items()))
+
+
+@dataclass(frozen=True)
+class SignedIntegrity:
+    """An integrity manifest as written: the readable JSON and its S/MIME signature (which holds it)."""
+
+    data: bytes
+    p7s: bytes
+
+
+def sign_integrity(files: dict[str, str], permissions_ca_cert: x509.Certificate, permissions_ca_key: PrivateKey,
+                   now: _dt.datetime, *, host: str | None = None) -> SignedIntegrity:
+    """The manifest of ``files`` (path → digest) signed by the permissions CA; ``host`` for a host keystore."""
+    document: dict[str, object] = {"version": INTEGRITY_VERSION, "created": iso_utc(now), "files": files}
+    if host is not None:
+        document["host"] = host
+        document["keys"] = "excluded"
+    data = (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8")
+    return SignedIntegrity(data, smime.sign_smime(data, permissions_ca_cert, permissions_ca_key))
 
 
 def write_integrity_manifest(
@@ -97,9 +125,16 @@ def write_integrity_manifest(
 
     :raises KeystoreError: the manifest cannot be written.
     """
-    document = {"version": INTEGRITY_VERSION, "created": iso_utc(now), "files": hash_keystore_files(layout)}
-    data = (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8")
-    signature = smime.sign_smime(data, permissions_ca_cert, permissions_ca_key)
+    signed = sign_integrity(hash_keystore_files(layout), permissions_ca_cert, permissions_ca_key, now)
+    write_signed_integrity(layout, signed, durable=durable)
+
+
+def write_signed_integrity(layout: KeystoreLayout, signed: SignedIntegrity, *, durable: bool = True) -> None:
+    """Write a signed manifest (made here, or by the authority for a host keystore) atomically.
+
+    :raises KeystoreError: the manifest cannot be written.
+    """
+    data, signature = signed.data, signed.p7s
     try:
         atomic.make_private_dir(layout.meta_dir)
         # The signature holds the signed text itself (checked first); the .json is for people.
@@ -120,7 +155,8 @@ def _signed_time(p7s: bytes) -> _dt.datetime | None:
     return value if value.tzinfo is not None else value.replace(tzinfo=_dt.timezone.utc)
 
 
-def _parse_files(signed: bytes) -> dict[str, str] | None:
+def parse_integrity(signed: bytes) -> tuple[dict[str, str], str | None] | None:
+    """(files, host) of a signed manifest's text, or None when it is not the expected JSON."""
     try:
         document = json.loads(signed)
     except ValueError:
@@ -128,7 +164,23 @@ def _parse_files(signed: bytes) -> dict[str, str] | None:
     files = document.get("files") if isinstance(document, dict) else None
     if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
         return None
-    return files
+    host = document.get("host")
+    if host is not None and not isinstance(host, str):
+        return None
+    return files, host
+
+
+def keystore_host(layout: KeystoreLayout) -> str | None:
+    """The host a host keystore belongs to, read from the readable manifest copy WITHOUT trust.
+
+    Used to scope the probes to the host's enclaves; :func:`check_integrity` (the integrity probe)
+    verifies that the copy is the signed one.
+    """
+    try:
+        parsed = parse_integrity(layout.integrity_json.read_bytes())
+    except OSError:
+        return None
+    return parsed[1] if parsed is not None else None
 
 
 def check_integrity(layout: KeystoreLayout, *, at: _dt.datetime | None = None) -> IntegrityResult:
@@ -148,20 +200,27 @@ def check_integrity(layout: KeystoreLayout, *, at: _dt.datetime | None = None) -
         return IntegrityResult(False, problem=f"manifest signature does not verify: {exc.problem}")
     except OSError as exc:
         return IntegrityResult(False, problem=f"cannot read the manifest signature: {exc.strerror or exc}")
-    expected = _parse_files(signed)
-    if expected is None:
+    parsed = parse_integrity(signed)
+    if parsed is None:
         return IntegrityResult(True, problem="signed manifest is not the expected JSON document")
+    expected, host = parsed
     try:
         shown = json.loads(json_path.read_bytes())
     except (OSError, ValueError):
         shown = None
     if shown != json.loads(signed):
         # The readable copy was edited (or removed): it no longer matches what the CA signed.
-        return IntegrityResult(False, problem=f"{json_path.relative_to(layout.root)} does not match its signature")
-    actual = hash_keystore_files(layout)
+        return IntegrityResult(False, problem=f"{json_path.relative_to(layout.root)} does not match its signature",
+                               host=host)
+    return compare_integrity(expected, hash_keystore_files(layout, exclude_keys=host is not None), host)
+
+
+def compare_integrity(expected: dict[str, str], actual: dict[str, str], host: str | None = None) -> IntegrityResult:
+    """The differences between a signed manifest's ``expected`` files and ``actual`` ones."""
     return IntegrityResult(
         signature_ok=True,
         modified=tuple(sorted(p for p in expected if p in actual and actual[p] != expected[p])),
         missing=tuple(sorted(p for p in expected if p not in actual)),
         unexpected=tuple(sorted(p for p in actual if p not in expected)),
+        host=host,
     )

@@ -11,7 +11,8 @@
     <root>/private/audit.key               (HMAC key of the audit log, 0600)
     <root>/.cobot_security/                (ours; rmw never looks there)
         manifest.json, lock, transaction.json, audit.log, audit.head, revoked.json,
-        integrity.json(.p7s), last_verify.json, network_check.json, history/, incidents/, scans/
+        integrity.json(.p7s), last_verify.json, network_check.json, history/, incidents/, scans/,
+        hosts/<host>/ (CA machine: what each host holds), host.json + pending/ (host keystore)
 
 Every path under ``.cobot_security`` is a property here; no other module builds one by hand.
 """
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cobot_security.errors import KeystoreError
-from cobot_security.names import NameContext, validate_enclave_path
+from cobot_security.names import NameContext, validate_enclave_path, validate_host_name
 
 IDENTITY_CA_CERT = "identity_ca.cert.pem"
 PERMISSIONS_CA_CERT = "permissions_ca.cert.pem"
@@ -223,6 +224,36 @@ class KeystoreLayout:
     def incidents_dir(self) -> Path:
         """Incident records opened by the supervisor's playbooks."""
         return self.meta_dir / "incidents"
+
+    @property
+    def hosts_dir(self) -> Path:
+        """On the CA machine: the public tree the authority last gave each host (one directory per host)."""
+        return self.meta_dir / "hosts"
+
+    def host_view(self, host: str) -> Path:
+        """The authority's view of ``host``'s keystore: a key-less keystore layout plus ``host.json``.
+
+        :raises InvalidNameError: not a host name.
+        """
+        return self.hosts_dir / validate_host_name(host, NameContext(field="host"))
+
+    @property
+    def host_file(self) -> Path:
+        """On a host keystore: which host it is, its pending request and the last package installed."""
+        return self.meta_dir / "host.json"
+
+    @property
+    def pending_dir(self) -> Path:
+        """On a host keystore: private keys generated here, waiting for their certificate (0700)."""
+        return self.meta_dir / "pending"
+
+    def pending_key(self, path: str) -> Path:
+        """The pending private key of enclave ``path`` (``/cell/arm`` → ``pending/~cell~arm.key.pem``).
+
+        :raises InvalidNameError: unsafe enclave path.
+        """
+        validate_enclave_path(path, NameContext(field="enclave"))
+        return self.pending_dir / (path.replace("/", "~") + ".key.pem")
 
     def enclave_dir(self, path: str) -> Path:
         """Directory of enclave ``path`` (e.g. ``/cell/arm`` → ``enclaves/cell/arm``).

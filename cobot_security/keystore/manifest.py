@@ -87,7 +87,12 @@ def _time(value: object) -> _dt.datetime:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=_dt.timezone.utc)
 
 
-def _record(path: str, entry: object) -> EnclaveRecord:
+def record_from_json(path: str, entry: object) -> EnclaveRecord:
+    """One manifest entry from its JSON (also carried in host packages).
+
+    :raises ValueError: not an object with serial, not_after and a known key_origin.
+    :raises KeyError: serial or not_after missing.
+    """
     if not isinstance(entry, dict):
         raise ValueError(f"enclaves.{path}: expected an object")
     origin = str(entry.get("key_origin", "keystore"))
@@ -118,7 +123,7 @@ def parse_manifest(data: bytes, layout: KeystoreLayout) -> Manifest:
     try:
         if not isinstance(entries, dict):
             raise ValueError("enclaves: expected an object")
-        records = {str(path): _record(str(path), entry) for path, entry in entries.items()}
+        records = {str(path): record_from_json(str(path), entry) for path, entry in entries.items()}
         created = _time(document["created"]) if document.get("created") else None
     except (KeyError, TypeError, ValueError) as exc:
         raise KeystoreError(source, f"malformed manifest: {exc}") from None

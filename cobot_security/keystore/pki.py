@@ -126,6 +126,19 @@ def issue_certificate(
     )
 
 
+def make_csr(subject: str, key: PrivateKey) -> bytes:
+    """A PEM PKCS#10 request for ``key`` with RFC 4514 ``subject``, self-signed (proof of possession).
+
+    :raises InputError: when ``subject`` is not an RFC 4514 distinguished name.
+    """
+    try:
+        name = x509.Name.from_rfc4514_string(subject)
+    except ValueError:
+        raise InputError(None, "subject", "an RFC 4514 name like CN=/cell/arm_driver", repr(subject)) from None
+    csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
+    return csr.public_bytes(serialization.Encoding.PEM)
+
+
 def private_key_pem(key: PrivateKey, passphrase: bytes | None) -> bytes:
     """PKCS#8 PEM of ``key``, encrypted with the best available cipher when a passphrase is given.
 

@@ -291,17 +291,21 @@ def reconcile_findings(
     """
     findings = [_certificate_finding(cert, plan, outcome) for cert in plan.certificates]
     if outcome is not None:
-        for path in outcome.restart_required:
-            enclave = policy.enclave(path)
-            nodes = ",".join(node.fqn for node in enclave.nodes) if enclave is not None else ""
-            findings.append(Finding(RESTART_REQUIRED, path, Level.WARN,
-                                    f"credentials of {path} re-issued: restart {nodes or 'its nodes'}",
-                                    (("enclave", path), ("nodes", nodes))))
+        findings += [restart_finding(policy, path) for path in outcome.restart_required]
         crl_failure = outcome.failure(KEYSTORE_SUBJECT)
         if crl_failure is not None:
             findings.append(Finding(KEYSTORE_MANAGER, KEYSTORE_SUBJECT, Level.ERROR,
                                     f"CRL refresh failed: {crl_failure}"))
     return findings
+
+
+def restart_finding(policy: WorkcellPolicy, path: str) -> Finding:
+    """``restart_required`` (WARN) for enclave ``path``, naming its node FQNs from the policy."""
+    enclave = policy.enclave(path)
+    nodes = ",".join(node.fqn for node in enclave.nodes) if enclave is not None else ""
+    return Finding(RESTART_REQUIRED, path, Level.WARN,
+                   f"credentials of {path} re-issued: restart {nodes or 'its nodes'}",
+                   (("enclave", path), ("nodes", nodes)))
 
 
 def manager_error(message: str) -> Finding:

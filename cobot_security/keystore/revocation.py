@@ -35,6 +35,7 @@ from cobot_security.keystore.crl import (
 )
 from cobot_security.keystore.enclaves import enclave_directories, enclave_path_of
 from cobot_security.keystore.files import read_keystore_file
+from cobot_security.keystore.host_view import issued_serials
 from cobot_security.keystore.layout import CERT, CRL, KeystoreLayout, enclave_crl_target
 from cobot_security.keystore.store import Keystore
 from cobot_security.keystore.transaction import KeystoreTransaction
@@ -126,11 +127,13 @@ def revoke_enclave(
 ) -> RevokedEntry:
     """Revoke the current certificate of enclave ``path``: record it, re-issue the CRL, audit it.
 
-    The enclave's files stay on disk.
+    In a multi-host cell the certificates the authority issued for ``path`` to its hosts (keys born
+    there, :mod:`cobot_security.keystore.host_view`) are revoked in the same CRL.  The enclave's
+    files stay on disk.  Returns the entry of the CA keystore's certificate (else the first host's).
 
     :raises InvalidNameError: unsafe enclave path.
     :raises InputError: unknown reason.
-    :raises KeystoreError: no such enclave, its certificate is already revoked or refused, or the
+    :raises KeystoreError: no such enclave, its certificates are already revoked or refused, or the
         disk refuses.
     :raises PassphraseError: the CA keys cannot be decrypted.
     :raises LockError: another process holds the keystore lock.
@@ -138,22 +141,31 @@ def revoke_enclave(
     reason_flag(reason)
     directory = keystore.layout.enclave_dir(path)
     cert_path = directory / CERT
-    if not os.path.lexists(cert_path):
-        raise KeystoreError(directory, f"enclave {path}: expected an enclave with a certificate, found none "
-                                       "(see cobot-security enclave list)")
     with keystore.transaction(now, "revoke") as tx:
-        cert = pki.load_certificate(read_keystore_file(tx.layout, cert_path), cert_path)
-        serial = format(cert.serial_number, "x")
+        serials: dict[str, str] = {}  # serial → who holds it
+        if os.path.lexists(cert_path):
+            cert = pki.load_certificate(read_keystore_file(tx.layout, cert_path), cert_path)
+            serials[format(cert.serial_number, "x")] = ""
+        for host, serial in issued_serials(tx.layout, path).items():
+            serials.setdefault(serial, f"issued to host {host}")
+        if not serials:
+            raise KeystoreError(directory, f"enclave {path}: expected an enclave with a certificate, found none "
+                                           "(see cobot-security enclave list)")
         entries = read_revoked(tx.layout)
-        if any(e.serial == serial for e in entries):
-            raise KeystoreError(directory, f"enclave {path}: certificate serial {serial} is already revoked")
-        entry = RevokedEntry(serial=serial, enclave=path, reason=reason, revoked_at=now, note=note)
-        number = _issue_crl(tx, [*entries, entry], policy)
-        details = {"serial": serial, "reason": reason, "crl_number": str(number)}
-        if note:
-            details["note"] = note
-        tx.audit("revoke", path, details)
-    return entry
+        known = {e.serial for e in entries}
+        new = [RevokedEntry(serial=serial, enclave=path, reason=reason, revoked_at=now,
+                            note="; ".join(p for p in (note, holder) if p))
+               for serial, holder in serials.items() if serial not in known]
+        if not new:
+            raise KeystoreError(directory, f"enclave {path}: certificate serial {', '.join(serials)} "
+                                           "is already revoked")
+        number = _issue_crl(tx, [*entries, *new], policy)
+        for entry in new:
+            details = {"serial": entry.serial, "reason": reason, "crl_number": str(number)}
+            if entry.note:
+                details["note"] = entry.note
+            tx.audit("revoke", path, details)
+    return new[0]
 
 
 def refresh_crl(keystore: Keystore, now: _dt.datetime, policy: WorkcellPolicy, force: bool = False) -> bool:

@@ -231,11 +231,29 @@ class Keystore:
             raise KeystoreError(layout.root, "keystore not readable by this user: " + ", ".join(unreadable))
         return cls(layout, passphrase, lock_timeout_s)
 
+    @classmethod
+    def open_host(cls, root: Path, *, lock_timeout_s: float = 30.0) -> Keystore:
+        """A host keystore (docs/deployment.md), created as an empty directory when absent.
+
+        Nothing is required inside: ``host request`` and ``host install`` fill it.
+
+        :raises KeystoreError: ``root`` exists and is not a directory, or cannot be created.
+        """
+        layout = KeystoreLayout(Path(root))
+        if os.path.lexists(layout.root) and (layout.root.is_symlink() or not layout.root.is_dir()):
+            raise KeystoreError(layout.root, "expected a keystore directory, got another kind of file")
+        try:
+            layout.root.mkdir(mode=NAMESPACE_DIR_MODE, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise KeystoreError(exc.filename or layout.root, f"cannot create the keystore: {exc.strerror}") from exc
+        return cls(layout, None, lock_timeout_s)
+
     def transaction(self, now: _dt.datetime, operation: str, *, needs_ca: bool = True,
-                    retention: int = DEFAULT_RETENTION) -> KeystoreTransaction:
+                    retention: int = DEFAULT_RETENTION, host_keystore: bool = False) -> KeystoreTransaction:
         """The one way to change this keystore (see :mod:`cobot_security.keystore.transaction`)."""
         return KeystoreTransaction(self.layout, now, operation, passphrase=self._passphrase,
-                                   lock_timeout_s=self.lock_timeout_s, needs_ca=needs_ca, retention=retention)
+                                   lock_timeout_s=self.lock_timeout_s, needs_ca=needs_ca, retention=retention,
+                                   host_keystore=host_keystore)
 
     def ca_certificates(self) -> CaCertificates:
         """The identity and permissions CA certificates (the same one in single-CA mode).

@@ -26,7 +26,14 @@ transaction to repair the metadata and audit the interruption.  A transaction th
 its block still commits what it already switched in (the integrity manifest then matches the
 disk), discards what was only staged, and re-raises.  Changes spanning ``public/`` and
 ``enclaves/`` at once (CA renewal) use :meth:`KeystoreTransaction.stage_keystore`: the whole
-keystore is staged beside the live one and exchanged in one step.
+keystore is staged beside the live one and exchanged in one step.  Directories of our own records
+that must change as a whole (the authority's view of a host) use
+:meth:`KeystoreTransaction.stage_directory`.
+
+A *host keystore* (``host_keystore=True``, docs/deployment.md) holds no CA key: it changes only
+through :meth:`~KeystoreTransaction.stage_keystore`, and instead of signing its integrity manifest
+the transaction adopts the one the authority signed for the staged tree
+(:meth:`~KeystoreTransaction.adopt_integrity`), after checking that it describes that tree exactly.
 """
 
 from __future__ import annotations
@@ -51,7 +58,14 @@ from cobot_security.keystore.history import (
     archive_tree,
     prune_history,
 )
-from cobot_security.keystore.integrity import write_integrity_manifest
+from cobot_security.keystore.integrity import (
+    SignedIntegrity,
+    compare_integrity,
+    hash_keystore_files,
+    parse_integrity,
+    write_integrity_manifest,
+    write_signed_integrity,
+)
 from cobot_security.keystore.layout import CERT, KeystoreLayout
 from cobot_security.keystore.manifest import EnclaveRecord, Manifest, read_manifest
 from cobot_security.keystore.recovery import adopt_nested, recover_interrupted
@@ -95,7 +109,7 @@ class KeystoreTransaction:
 
     def __init__(self, layout: KeystoreLayout, now: _dt.datetime, operation: str, *,
                  passphrase: bytes | None, lock_timeout_s: float, needs_ca: bool,
-                 retention: int = DEFAULT_RETENTION) -> None:
+                 retention: int = DEFAULT_RETENTION, host_keystore: bool = False) -> None:
         """Prepare a transaction; nothing happens before ``with``.
 
         :raises InputError: ``retention`` below 1.
@@ -118,6 +132,9 @@ class KeystoreTransaction:
         self._staged_root: Path | None = None
         self._extra_locks: list[atomic.KeystoreLock] = []
         self._read_version = 0
+        self._host_keystore = host_keystore
+        self._adopted: SignedIntegrity | None = None
+        self._staged_dirs: list[tuple[Path, Path]] = []
         self.manifest = Manifest()
 
     # -- the parts a caller uses ---------------------------------------------------------------
@@ -200,12 +217,62 @@ class KeystoreTransaction:
             atomic.write_bytes_atomic(path, data, mode, durable=False, sync_data=not staged)
         except OSError as exc:
             raise _wrap(exc, "write", path) from exc
-        if not any(path.is_relative_to(s.directory) for s in self._staged):
+        if self._covered(path) and not any(path.is_relative_to(s.directory) for s in self._staged):
             self._files_changed = True
+
+    def _covered(self, path: Path) -> bool:
+        """Whether ``path`` is under public/ or enclaves/ (what the integrity manifest covers)."""
+        layout = self.layout
+        return path.is_relative_to(layout.public_dir) or path.is_relative_to(layout.enclaves_dir)
+
+    def stage_directory(self, target: Path) -> Path:
+        """A hidden copy of our records' directory ``target`` (hard links; empty when absent) to change aside.
+
+        The copy replaces ``target`` in one exchange when the staged enclaves are switched in; files
+        in it must be replaced (:meth:`write_file`), never edited in place (they are links).
+        """
+        self.begin_changes()
+        staged = target.parent / f".{target.name}{atomic.STAGING_MARK}{os.urandom(6).hex()}"
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if target.is_dir() and not target.is_symlink():
+                _clone_tree(target, staged, copy=set(), skip=set())
+            else:
+                os.mkdir(staged, 0o700)
+        except OSError as exc:
+            shutil.rmtree(staged, ignore_errors=True)
+            raise _wrap(exc, "stage", target) from exc
+        self._staged_dirs.append((staged, target))
+        return staged
+
+    def adopt_integrity(self, signed: SignedIntegrity) -> None:
+        """Use ``signed`` (by the authority) as this host keystore's integrity manifest; call it last.
+
+        :raises KeystoreError: not a host keystore transaction, not staged, or the manifest does
+            not describe the staged tree exactly (names the first differences).
+        """
+        if not self._host_keystore or self._staged_root is None:
+            raise KeystoreError(self.live.root, "expected a host keystore change staged with stage_keystore")
+        parsed = parse_integrity(signed.data)
+        if parsed is None or parsed[1] is None:
+            raise KeystoreError(self.live.integrity_json, "expected a host integrity manifest naming its host")
+        result = compare_integrity(parsed[0], hash_keystore_files(self.layout, exclude_keys=True), parsed[1])
+        if not result.ok:
+            parts = [f"{label}: {', '.join(names[:3])}" for label, names in
+                     (("modified", result.modified), ("missing", result.missing), ("unexpected", result.unexpected))
+                     if names]
+            raise KeystoreError(self.live.root, "the authority's integrity manifest does not describe the "
+                                                "installed tree (" + "; ".join(parts) + ")")
+        self._adopted = signed
 
     def audit(self, event: str, subject: str, details: Mapping[str, str]) -> None:
         """Record an audit event, appended at commit with the others."""
         self._events.append(AuditEvent(event, subject, dict(details)))
+
+    def replace_manifest(self, manifest: Manifest) -> None:
+        """Replace the whole manifest (a host keystore takes the records the authority sent)."""
+        self.manifest = manifest
+        self._manifest_changed = True
 
     def set_record(self, path: str, record: EnclaveRecord) -> None:
         """Replace ``path``'s manifest entry (written at commit)."""
@@ -219,12 +286,17 @@ class KeystoreTransaction:
             those after it are discarded.
         """
         pending = [s for s in self._staged if not s.swapped]
-        if not pending:
+        if not pending and not self._staged_dirs:
             return []
         try:
             atomic.sync_filesystem(self.layout.root)
+            while self._staged_dirs:
+                staged, target = self._staged_dirs.pop(0)
+                old = atomic.swap_into_place(staged, target, durable=False)
+                if old is not None:
+                    shutil.rmtree(old)
         except OSError as exc:
-            raise _wrap(exc, "make the staged enclaves durable", self.layout.root) from exc
+            raise _wrap(exc, "make the staged changes durable", self.layout.root) from exc
         done: list[StagedEnclave] = []
         for entry in pending:
             try:
@@ -280,7 +352,9 @@ class KeystoreTransaction:
                 self.begin_changes()
                 self._resync_manifest()
                 self.audit("recover", "/", repaired)
-                self._files_changed = True
+                # A host keystore changes only by whole-tree exchanges: the live tree and its
+                # (authority-signed) manifest are both old or both new, nothing to re-sign.
+                self._files_changed = not self._host_keystore
             if self._needs_ca:
                 _ = self.ca
         except BaseException:
@@ -290,21 +364,36 @@ class KeystoreTransaction:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        """Commit (what was switched in, when the block failed), then unlock."""
+        """Commit (what was switched in, when the block failed), then unlock.
+
+        :raises KeystoreError: a host keystore change without the authority's manifest (nothing
+            of it is kept).
+        """
+        unsigned = None
+        if exc is None and self._host_keystore and self._files_changed and self._adopted is None:
+            unsigned = KeystoreError(self.live.root, "a host keystore holds no CA key: its integrity manifest must "
+                                                     "come signed by the authority (host install)")
         try:
-            if exc is None:
+            if exc is None and unsigned is None:
                 self.swap_staged()
             else:
                 for entry in [s for s in self._staged if not s.swapped]:
                     self.discard(entry)
+                for staged, _target in self._staged_dirs:
+                    shutil.rmtree(staged, ignore_errors=True)
+                self._staged_dirs = []
                 if self._staged_root is not None:
                     shutil.rmtree(self._staged_root, ignore_errors=True)
                     self._staged_root = None
+                    if self._host_keystore:
+                        self._files_changed = False  # the live tree was never touched
             self._commit()
         finally:
             for lock in reversed(self._extra_locks):
                 lock.release()
             self._lock.release()
+        if unsigned is not None:
+            raise unsigned
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -344,7 +433,10 @@ class KeystoreTransaction:
             if self._events:
                 append_audit(layout, self._events, self.now, durable=False)
                 self._events = []
-            if self._files_changed:
+            if self._files_changed and self._host_keystore:
+                if self._adopted is not None:  # else __exit__ refuses the change
+                    write_signed_integrity(layout, self._adopted, durable=False)
+            elif self._files_changed:
                 ca = self.ca
                 write_integrity_manifest(layout, ca.permissions.cert, ca.permissions.key, self.now, durable=False)
             atomic.sync_filesystem(layout.root)

@@ -10,7 +10,6 @@ loaded becomes one ERROR status (retried every tick).
 from __future__ import annotations
 
 import os
-import socket
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -65,7 +64,7 @@ class HealthReporterNode(Node):
     def __init__(self, node_name: str = "health_reporter", **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
         self.params: ReporterParams = declare_reporter(self)
-        self.host = socket.gethostname()
+        self.host = self.params.host
         self._policy: WorkcellPolicy | None = None
         self._policy_error = ""
         self._health_pub = self.create_publisher(DiagnosticArray, HEALTH_TOPIC, 10)

@@ -10,6 +10,13 @@ enclave's identity key.  Services:
 ``/keystore_manager/rotate_due`` rotates due enclaves now, ``/keystore_manager/get_status``
 returns the current plan as JSON.  The clock and environment are read once per check; every error
 becomes an ERROR status and the node keeps running.
+
+Parameter ``role`` (docs/deployment.md): ``standalone`` is the above; ``authority`` does the same on
+the CA machine and also answers the renewal and CRL requests of the cell's hosts
+(:mod:`cobot_security.nodes.ca_exchange`); ``member`` holds no CA key and, every check, asks the
+authority to renew this host's enclaves inside their renew window (new keys born here) or for the
+current CRL, installs the answers and announces ``restart_required`` as above.  ``host`` names
+this machine in the policy.
 """
 
 from __future__ import annotations
@@ -17,7 +24,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import socket
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -28,8 +34,9 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from std_srvs.srv import Trigger
 
-from cobot_security.clock import utc_now
+from cobot_security.clock import iso_utc, utc_now
 from cobot_security.errors import CobotSecurityError
+from cobot_security.keystore.host_renewal import Installed
 from cobot_security.keystore.reconcile import (
     KEYSTORE_MANAGER,
     KEYSTORE_SUBJECT,
@@ -40,8 +47,10 @@ from cobot_security.keystore.reconcile import (
     manager_error,
     plan_reconcile,
     reconcile_findings,
+    restart_finding,
 )
 from cobot_security.keystore.store import Keystore
+from cobot_security.nodes.ca_exchange import AuthorityLink, MemberLink
 from cobot_security.nodes.health_reporter import run_node
 from cobot_security.nodes.params import KeystoreManagerParams, declare_keystore_manager
 from cobot_security.nodes.signing import HealthSigning
@@ -78,8 +87,11 @@ class KeystoreManagerNode(Node):
     def __init__(self, node_name: str = "keystore_manager", **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
         self.params: KeystoreManagerParams = declare_keystore_manager(self)
-        self.host = socket.gethostname()
+        self.host = self.params.host
         self._findings: list[Finding] = [manager_error("starting: no check has run yet")]
+        self._policy: WorkcellPolicy | None = None
+        self._authority: AuthorityLink | None = None
+        self._member = MemberLink(self, self.params, self._on_installed) if self.params.role == "member" else None
         self._restarts: dict[str, tuple[Finding, int]] = {}
         self._last_error = ""
         self._health_pub = self.create_publisher(DiagnosticArray, HEALTH_TOPIC, 10)
@@ -89,9 +101,11 @@ class KeystoreManagerNode(Node):
         common = self.params.common
         self.signing = HealthSigning(self, common.keystore, _policy_or_none(common.policy), host=self.host)
         self.get_logger().info(
-            f"reconciling keystore {common.keystore} with {common.policy} every {self.params.check_period_s}s "
-            f"(auto_rotate={self.params.auto_rotate})")
+            f"{self.params.role} keystore_manager of host {self.host}: keystore {common.keystore}, policy "
+            f"{common.policy}, every {self.params.check_period_s}s (auto_rotate={self.params.auto_rotate})")
         self.check(allow_rotate=self.params.auto_rotate)
+        if self.params.role == "authority":
+            self._authority = AuthorityLink(self, self.params, _passphrase(), lambda: self._policy)
         self._check_timer = self.create_timer(self.params.check_period_s, self._on_check_timer)
         self._publish_timer = self.create_timer(common.period_s, self.publish)
 
@@ -100,14 +114,52 @@ class KeystoreManagerNode(Node):
     def _plan(self) -> tuple[Keystore, ReconcilePlan, WorkcellPolicy]:
         common = self.params.common
         now = utc_now()
-        passphrase = os.environ.get(PASSPHRASE_ENV) or None
         policy = load_policy(common.policy)
-        keystore = Keystore.open(common.keystore, passphrase.encode() if passphrase else None,
-                                 lock_timeout_s=LOCK_TIMEOUT_S)
+        self._policy = policy
+        keystore = Keystore.open(common.keystore, _passphrase(), lock_timeout_s=LOCK_TIMEOUT_S)
         return keystore, plan_reconcile(keystore, policy, now), policy
+
+    def _error(self, exc: Exception, what: str) -> None:
+        text = str(exc) if isinstance(exc, CobotSecurityError) else f"{type(exc).__name__}: {exc}"
+        if text != self._last_error:
+            self.get_logger().error(f"{what}: {text}")
+        self._last_error = text
+        self._findings = [manager_error(f"{what}: {text}")]
+
+    def _member_check(self) -> None:
+        """A member's check: load the policy, let the exchange ask and report this host's enclaves."""
+        assert self._member is not None
+        try:
+            policy = load_policy(self.params.common.policy)
+            if policy.host(self.host) is None:
+                raise CobotSecurityError(f"host {self.host} is not one of the policy's hosts "
+                                         f"({', '.join(h.name for h in policy.hosts) or 'none'}): set -p host:=NAME")
+            self._policy = policy
+            self._findings = self._member.check(policy)
+            problem = self._member.session.last_problem
+            if problem and problem != self._last_error:
+                self.get_logger().warning(problem)  # once per distinct problem, as errors are
+            self._last_error = problem
+        except Exception as exc:  # noqa: BLE001 - a bad keystore or policy is a status, not a crash
+            self._error(exc, "cannot renew through the authority")
+
+    def _on_installed(self, installed: Installed, latency_s: float) -> None:
+        """Announce restart_required for every enclave an installed answer changed."""
+        if self._policy is None:
+            return
+        repeats = math.ceil(max(RESTART_HOLD_S, self.params.check_period_s) / self.params.common.period_s)
+        for path in installed.result.changed:
+            finding = restart_finding(self._policy, path)
+            stamped = replace(finding, values=finding.values + (("rotated_at", iso_utc(utc_now())),
+                                                                ("renewal_latency_s", f"{latency_s:.3f}")))
+            self._restarts[path] = (stamped, repeats)
+        self.publish()
 
     def check(self, allow_rotate: bool) -> ReconcileOutcome | None:
         """Plan, apply and refresh the statuses; None (and an ERROR status) when it could not run."""
+        if self._member is not None:
+            self._member_check()
+            return None
         try:
             keystore, plan, policy = self._plan()
             outcome = apply_reconcile(keystore, policy, plan, plan.now, allow_rotate=allow_rotate)
@@ -115,11 +167,7 @@ class KeystoreManagerNode(Node):
                 plan = plan_reconcile(keystore, policy, plan.now)  # statuses describe the new state
             findings = reconcile_findings(policy, plan, outcome)
         except Exception as exc:  # noqa: BLE001 - a bad keystore or a held lock is a status, not a crash
-            text = str(exc) if isinstance(exc, CobotSecurityError) else f"{type(exc).__name__}: {exc}"
-            if text != self._last_error:
-                self.get_logger().error(f"cannot reconcile the keystore: {text}")
-            self._last_error = text
-            self._findings = [manager_error(f"cannot reconcile the keystore: {text}")]
+            self._error(exc, "cannot reconcile the keystore")
             return None
         self._last_error = ""
         self._log_outcome(outcome)
@@ -158,7 +206,8 @@ class KeystoreManagerNode(Node):
 
     def current_findings(self) -> list[Finding]:
         """The statuses of the last check plus the restart_required ones still being repeated."""
-        return list(self._findings) + [finding for finding, _left in self._restarts.values()]
+        exchange = self._authority.findings() if self._authority is not None else []
+        return list(self._findings) + exchange + [finding for finding, _left in self._restarts.values()]
 
     def publish(self) -> None:
         """Publish the current statuses on both topics (restart_required ones count down)."""
@@ -183,6 +232,14 @@ class KeystoreManagerNode(Node):
         return response
 
     def _on_get_status(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        if self._member is not None:
+            member = self._member.session.plan
+            response.success = member is not None
+            response.message = json.dumps({"role": "member", "host": self.host,
+                                           "due": list(member.due) if member else [],
+                                           "expired": list(member.expired) if member else [],
+                                           "missing": list(member.missing) if member else []}, sort_keys=True)
+            return response
         try:
             _keystore, plan, _policy = self._plan()
         except Exception as exc:  # noqa: BLE001 - reported to the caller, never raised
@@ -192,6 +249,12 @@ class KeystoreManagerNode(Node):
         response.success = True
         response.message = json.dumps(plan.as_dict(), sort_keys=True)
         return response
+
+
+def _passphrase() -> bytes | None:
+    """The CA key passphrase from the environment (read by the adapter, never logged)."""
+    value = os.environ.get(PASSPHRASE_ENV)
+    return value.encode() if value else None
 
 
 def main(args: Sequence[str] | None = None) -> int:

@@ -7,6 +7,7 @@ parameter is read-only: the nodes read them at start and never re-read them.
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ class ReporterParams:
     error_days: int
     check_graph: bool
     proof_max_age_days: int
+    host: str
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,10 @@ class SupervisorParams:
     limits: SupervisorLimits
 
 
+#: keystore_manager roles (DESIGN.md "Hosts, enrollment and renewal across hosts").
+MANAGER_ROLES: tuple[str, ...] = ("standalone", "authority", "member")
+
+
 @dataclass(frozen=True)
 class KeystoreManagerParams:
     """keystore_manager parameters."""
@@ -79,6 +85,11 @@ class KeystoreManagerParams:
     common: CommonParams
     auto_rotate: bool
     check_period_s: float
+    role: str = "standalone"
+    host: str = ""
+    request_timeout_s: float = 10.0
+    max_batch: int = 64
+    max_requests_per_minute: int = 30
 
 
 def _descriptor(description: str, *, seconds: bool = False, int_min: int | None = None,
@@ -144,7 +155,13 @@ def declare_reporter(node: Node) -> ReporterParams:
     check_graph = bool(_declare(node, "check_graph", True, "Check the live ROS graph against the policy"))
     proof_max_age_days = int(_declare(node, "proof_max_age_days", 7,
                                       "Maximum age of the last DDS enforcement proof [days]", int_min=0))
-    return ReporterParams(common, warn_days, error_days, check_graph, proof_max_age_days)
+    return ReporterParams(common, warn_days, error_days, check_graph, proof_max_age_days, _host(node))
+
+
+def _host(node: Node) -> str:
+    """The ``host`` parameter: this machine's name in the policy (default: its host name)."""
+    return str(_declare(node, "host", socket.gethostname(),
+                        "This machine's host name in the policy's hosts: (default: the machine's host name)"))
 
 
 def declare_supervisor(node: Node) -> SupervisorParams:
@@ -214,4 +231,15 @@ def declare_keystore_manager(node: Node) -> KeystoreManagerParams:
         "Rotate certificates inside their renew window without waiting for ~/rotate_due"))
     check_period_s = _positive("check_period_s", _declare(
         node, "check_period_s", 60.0, "Period of comparing the keystore with the policy [s]", seconds=True))
-    return KeystoreManagerParams(common, auto_rotate, check_period_s)
+    role = str(_declare(node, "role", "standalone",
+                        "standalone (one machine), authority (holds the CA keys, answers renewals) or member "
+                        "(no CA keys, renews this host's enclaves through the authority)"))
+    if role not in MANAGER_ROLES:
+        raise InputError(None, "role", " or ".join(MANAGER_ROLES), repr(role))
+    request_timeout_s = _positive("request_timeout_s", _declare(
+        node, "request_timeout_s", 10.0, "member: a request without an answer is given up after [s]", seconds=True))
+    max_batch = int(_declare(node, "max_batch", 64, "member: enclaves renewed per request", int_min=1))
+    max_requests = int(_declare(node, "max_requests_per_minute", 30,
+                                "authority: requests answered per host and minute (more are dropped)", int_min=1))
+    return KeystoreManagerParams(common, auto_rotate, check_period_s, role, _host(node), request_timeout_s,
+                                 max_batch, max_requests)

@@ -41,6 +41,8 @@ def enclave_document(enclave: Enclave) -> dict[str, object]:
             ]
         }
     body["builtins"] = enclave.builtins
+    if enclave.hosts:
+        body["hosts"] = list(enclave.hosts)
     return body
 
 
@@ -51,7 +53,7 @@ def dump_policy_yaml(policy: WorkcellPolicy, header: str | None = None) -> str:
     """
     gov = policy.governance
     lifetimes = policy.lifetimes
-    document = {
+    document: dict[str, object] = {
         "version": policy.version,
         "name": policy.name,
         "domain_ids": list(policy.domain_ids),
@@ -77,8 +79,12 @@ def dump_policy_yaml(policy: WorkcellPolicy, header: str | None = None) -> str:
             },
             "crl": {"next_update": format_duration(lifetimes.crl_next_update)},
         },
-        "enclaves": {enclave.path: enclave_document(enclave) for enclave in policy.enclaves},
     }
+    if policy.hosts:
+        document["hosts"] = {host.name: {"role": host.role, **({"description": host.description}
+                                                               if host.description else {})}
+                             for host in policy.hosts}
+    document["enclaves"] = {enclave.path: enclave_document(enclave) for enclave in policy.enclaves}
     body = yaml.safe_dump(document, sort_keys=False, default_flow_style=False, allow_unicode=True, width=100)
     if header is None:
         return body

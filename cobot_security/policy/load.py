@@ -19,13 +19,16 @@ from cobot_security.names import (
     NameContext,
     validate_enclave_path,
     validate_grant_name,
+    validate_host_name,
     validate_namespace,
     validate_node_name,
 )
 from cobot_security.policy.lifetimes import read_lifetimes
 from cobot_security.policy.model import (
+    HOST_ROLES,
     Enclave,
     GovernanceOptions,
+    Host,
     Lifetimes,
     Middleware,
     NodeGrants,
@@ -63,7 +66,7 @@ SCHEMA_VERSION = 1
 #: Highest DDS domain id ROS 2 accepts (rmw port arithmetic limits it to 0..232).
 MAX_DOMAIN_ID = 232
 
-_TOP_KEYS = ("version", "name", "domain_ids", "middlewares", "governance", "certificates", "enclaves")
+_TOP_KEYS = ("version", "name", "domain_ids", "middlewares", "governance", "certificates", "hosts", "enclaves")
 _GOVERNANCE_KEYS = (
     "allow_unauthenticated_participants",
     "enable_join_access_control",
@@ -73,8 +76,9 @@ _GOVERNANCE_KEYS = (
 )
 _PROTECTION_KEYS = ("rtps", "discovery", "liveliness", "metadata", "data")
 _GRANT_KEYS = ("topics", "services", "actions")
-_SHORTHAND_KEYS = ("node", "namespace", *_GRANT_KEYS, "builtins")
-_NODES_FORM_KEYS = ("nodes", "builtins")
+_SHORTHAND_KEYS = ("node", "namespace", *_GRANT_KEYS, "builtins", "hosts")
+_NODES_FORM_KEYS = ("nodes", "builtins", "hosts")
+_HOST_KEYS = ("role", "description")
 _NODE_ENTRY_KEYS = ("name", "namespace", *_GRANT_KEYS)
 #: grant section → (allowed sub-keys, NodeGrants field for each sub-key)
 _GRANT_FIELDS: dict[str, dict[str, str]] = {
@@ -148,7 +152,58 @@ def _node_grants(keys: dict[str, tuple[Node, Node]], name_key: str, ctx: YamlCon
                       **_grant_sections(keys, ctx, name, namespace))
 
 
-def _enclave(path_node: Node, node: Node, ctx: YamlContext) -> Enclave:
+def _hosts(node: Node, ctx: YamlContext) -> tuple[Host, ...]:
+    """The top-level ``hosts:`` mapping: host name → {role, description}; at most one authority."""
+    hosts: list[Host] = []
+    entries = read_mapping(node, ctx, (), "a mapping of host name to {role, description}", key_kind="host name")
+    if not entries:
+        raise ctx.error(node, "a non-empty mapping of host name to {role, description}", "an empty mapping")
+    for name, (key_node, value_node) in entries.items():
+        hctx = ctx.child(name)
+        _checked(validate_host_name, name, _name_context(hctx, key_node))
+        keys = read_mapping(value_node, hctx, _HOST_KEYS, "a mapping with role and description")
+        role = read_string(keys["role"][1], hctx.child("role"), "authority or member") if "role" in keys else "member"
+        if role not in HOST_ROLES:
+            raise hctx.child("role").error(keys["role"][1], " or ".join(HOST_ROLES), repr(role))
+        description = read_string(keys["description"][1], hctx.child("description"), "a description") \
+            if "description" in keys else ""
+        authority = next((h for h in hosts if h.role == "authority"), None)
+        if role == "authority" and authority is not None:
+            raise hctx.child("role").error(keys["role"][1], f"one authority host (already {authority.name} "
+                                                            f"at line {authority.line})", "a second one")
+        hosts.append(Host(name, role, description, line_of(key_node)))
+    return tuple(hosts)
+
+
+def _enclave_hosts(keys: dict[str, tuple[Node, Node]], path_node: Node, ctx: YamlContext,
+                   known: tuple[Host, ...]) -> tuple[str, ...]:
+    """An enclave's ``hosts:`` list: required when the policy names hosts, each one of them, once."""
+    names = {host.name for host in known}
+    expected = "a non-empty list of hosts named under the top-level hosts:"
+    if "hosts" not in keys:
+        if known:
+            raise ctx.child("hosts").error(path_node, expected, "none (every enclave runs on some host)")
+        return ()
+    hctx = ctx.child("hosts")
+    if not known:
+        raise hctx.error(keys["hosts"][0], "no hosts: list without a top-level hosts: mapping naming them",
+                         "a hosts: list")
+    items = read_sequence(keys["hosts"][1], hctx, expected)
+    if not items:
+        raise hctx.error(keys["hosts"][1], expected, "an empty list")
+    result: list[str] = []
+    for index, item in enumerate(items):
+        ictx = hctx.item(index)
+        name = read_string(item, ictx, "a host name")
+        if name not in names:
+            raise ictx.error(item, f"one of the hosts {', '.join(sorted(names))}", repr(name))
+        if name in result:
+            raise ictx.error(item, "each host once", f"{name!r} again")
+        result.append(name)
+    return tuple(result)
+
+
+def _enclave(path_node: Node, node: Node, ctx: YamlContext, known_hosts: tuple[Host, ...] = ()) -> Enclave:
     path = read_string(path_node, ctx, "an enclave path")
     _checked(validate_enclave_path, path, _name_context(ctx, path_node))
     if not isinstance(node, MappingNode):
@@ -184,7 +239,8 @@ def _enclave(path_node: Node, node: Node, ctx: YamlContext) -> Enclave:
             built.append(_node_grants(entry, "name", ictx, item))
         nodes = tuple(built)
     builtins = read_boolean(keys["builtins"][1], ctx.child("builtins")) if "builtins" in keys else True
-    return Enclave(path=path, nodes=nodes, builtins=builtins, line=line_of(path_node))
+    hosts = _enclave_hosts(keys, path_node, ctx, known_hosts)
+    return Enclave(path=path, nodes=nodes, builtins=builtins, line=line_of(path_node), hosts=hosts)
 
 
 def check_enclave_set(enclaves: Sequence[Enclave], source: str) -> None:
@@ -280,7 +336,9 @@ def _policy(document: YamlDocument) -> WorkcellPolicy:
     )
     if not enclave_keys:
         raise ectx.error(enclaves_node, "a non-empty mapping of enclave path to enclave", describe_node(enclaves_node))
-    enclaves = [_enclave(key_node, value_node, ectx.child(path)) for path, (key_node, value_node) in enclave_keys.items()]
+    hosts = _hosts(keys["hosts"][1], ctx.child("hosts")) if "hosts" in keys else ()
+    enclaves = [_enclave(key_node, value_node, ectx.child(path), hosts)
+                for path, (key_node, value_node) in enclave_keys.items()]
     check_enclave_set(enclaves, source)
     return WorkcellPolicy(
         version=version,
@@ -291,6 +349,7 @@ def _policy(document: YamlDocument) -> WorkcellPolicy:
         enclaves=tuple(enclaves),
         source=source,
         **({"middlewares": middlewares} if middlewares else {}),
+        hosts=hosts,
     )
 
 

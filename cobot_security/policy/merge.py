@@ -208,8 +208,14 @@ def merge_learned(text: str, source: str, learned: WorkcellPolicy, window: str) 
     assert isinstance(enclaves_node, MappingNode)
     for enclave in new_enclaves:
         nodes = ", ".join(n.fqn for n in enclave.nodes)
-        _add_key(edits, enclaves_node, enclave.path, enclave_document(enclave),
-                 comment=f"# Learned: {nodes} (not in this policy before); review before signing.")
+        comment = f"# Learned: {nodes} (not in this policy before); review before signing."
+        if existing.hosts:
+            # The graph does not say which machine ran it: no member host gets its key until the
+            # reviewer names one (the CA machine keeps it meanwhile).
+            keeper = next((h for h in existing.hosts if h.role == "authority"), existing.hosts[0])
+            enclave = dataclasses.replace(enclave, hosts=(keeper.name,))
+            comment += f" Set hosts: to the machine(s) running it (now {keeper.name} only)."
+        _add_key(edits, enclaves_node, enclave.path, enclave_document(enclave), comment=comment)
     unused = unused_grants(existing, learned, window)
     merged = _header(edits.apply(), [
         f"{len(additions)} grant(s) added (observed {window}), {len(new_enclaves)} new enclave(s),",

@@ -8,7 +8,7 @@ that later checks (lint, compile) can still point at the source file.
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from cobot_security.names import resolve_name
@@ -87,11 +87,29 @@ class NodeGrants:
 
 @dataclass(frozen=True)
 class Enclave:
-    """An SROS2 enclave: one identity (certificate) and one permissions grant, usually one node."""
+    """An SROS2 enclave: one identity (certificate) and one permissions grant, usually one node.
+
+    ``hosts`` names the machines that run it (empty in a policy without ``hosts:``: one machine).
+    """
 
     path: str
     nodes: tuple[NodeGrants, ...]
     builtins: bool = True
+    line: int | None = field(default=None, compare=False)
+    hosts: tuple[str, ...] = ()
+
+
+#: Host roles: the one machine holding the CA keys, and the machines running enclaves.
+HOST_ROLES: tuple[str, ...] = ("authority", "member")
+
+
+@dataclass(frozen=True)
+class Host:
+    """A machine of the cell: ``authority`` holds the CA keys, a ``member`` runs enclaves only."""
+
+    name: str
+    role: str = "member"
+    description: str = ""
     line: int | None = field(default=None, compare=False)
 
 
@@ -108,6 +126,7 @@ class WorkcellPolicy:
     source: str | None = field(default=None, compare=False)
     #: The middlewares the cell runs: ``verify`` must prove each of them for the posture to pass.
     middlewares: tuple[str, ...] = (CYCLONEDDS,)
+    hosts: tuple[Host, ...] = ()
 
     def enclave(self, path: str) -> Enclave | None:
         """The enclave with this path, or None when the policy does not name it."""
@@ -115,3 +134,23 @@ class WorkcellPolicy:
             if enclave.path == path:
                 return enclave
         return None
+
+    def host(self, name: str) -> Host | None:
+        """The host called ``name``, or None when the policy does not name it."""
+        for host in self.hosts:
+            if host.name == name:
+                return host
+        return None
+
+    def enclaves_on(self, host: str) -> tuple[Enclave, ...]:
+        """The enclaves assigned to ``host``, in policy order (empty for a host the policy does not name)."""
+        return tuple(enclave for enclave in self.enclaves if host in enclave.hosts)
+
+    def hosts_of(self, path: str) -> tuple[str, ...]:
+        """The hosts that run enclave ``path`` (empty when unknown or the policy names no hosts)."""
+        enclave = self.enclave(path)
+        return enclave.hosts if enclave is not None else ()
+
+    def for_host(self, host: str) -> WorkcellPolicy:
+        """This policy with only ``host``'s enclaves: what a host keystore must hold."""
+        return replace(self, enclaves=self.enclaves_on(host))

@@ -51,7 +51,8 @@ def test_diff_json_and_markdown(cli, widened: Path) -> None:
 def test_diff_with_keystore_names_the_enclaves_reconcile_would_resign(cli, example_keystore: Path,
                                                                      widened: Path, tmp_path: Path) -> None:
     extra = tmp_path / "extra.yaml"
-    extra.write_text(widened.read_text() + "\n  /cell/conveyor:\n    node: conveyor\n    namespace: /cell\n")
+    extra.write_text(widened.read_text()
+                     + "\n  /cell/conveyor:\n    node: conveyor\n    namespace: /cell\n    hosts: [cell_pc]\n")
 
     result = cli("policy", "diff", EXAMPLE, extra, "--keystore", example_keystore)
     same = cli("policy", "diff", EXAMPLE, EXAMPLE, "--keystore", example_keystore, "--format", "json")

@@ -1,4 +1,5 @@
-"""Network-namespace fixtures: a cell, a supervisory and an enterprise host joined by a gateway.
+"""Network-namespace fixtures: a cell, a supervisory and an enterprise host joined by a gateway
+(``topology``); the three machines of a multi-host cell, one namespace each (``host_net``).
 
 The namespaces are built by :class:`cobot_security.network.namespaces.CellNamespaces` from the
 test's own network file (names carry the pid, addresses are 10.200.x.y inside those namespaces
@@ -46,6 +47,29 @@ conduits:
      purpose: office reaches the MES web UI}
 """
 
+#: The machines of the multi-host test cell (test_hosts_across_namespaces.py): one zone each, joined
+#: by veth links to a forwarding gateway with no ruleset (nothing is filtered between them).
+HOSTS_NETWORK = """\
+version: 1
+name: netns_hosts_cell
+dds: {domain_ids: [0]}  # rendered nowhere: the test runs its own leased domain
+gateway:
+  interfaces: {ca: gwca, cell_pc: gwcell, vision_pc: gwvision}
+zones:
+  ca:
+    subnets: [10.201.1.0/24]
+    hosts: {ca_pc: 10.201.1.10}
+  cell_pc:
+    subnets: [10.201.2.0/24]
+    hosts: {cell_pc: 10.201.2.10}
+  vision_pc:
+    subnets: [10.201.3.0/24]
+    hosts: {vision_pc: 10.201.3.10}
+conduits:
+  - {name: dds_cell_to_vision, from: cell_pc, to: vision_pc, service: dds, purpose: documentation only}
+"""
+
+
 @pytest.fixture(scope="session")
 def network_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The test's own network.yaml (10.200.x.0/24 inside the namespaces)."""
@@ -62,4 +86,16 @@ def topology(network_file: Path) -> Iterator[CellNamespaces]:
         # CI runs as root with iproute2 and nftables installed by the set-up: never skip silently.
         pytest.fail(f"{reason}: run the tests as root, as scripts/test.sh and CI do")
     with CellNamespaces(load_network(network_file), f"cb{os.getpid() % 100000}") as namespaces:
+        yield namespaces
+
+
+@pytest.fixture(scope="module")
+def host_net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CellNamespaces]:
+    """ca, cell_pc and vision_pc namespaces joined through a gateway namespace; removed after."""
+    reason = namespaces_unavailable()
+    if reason:
+        pytest.fail(f"{reason}: run the tests as root, as scripts/test.sh and CI do")
+    path = tmp_path_factory.mktemp("hosts_network") / "network.yaml"
+    path.write_text(HOSTS_NETWORK, encoding="utf-8")
+    with CellNamespaces(load_network(path), f"cbh{os.getpid() % 100000}") as namespaces:
         yield namespaces

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from cobot_security.health.ownership import HostAssignment, is_host_reporter, owned_subjects
 from cobot_security.policy.load import load_policy
+from cobot_security.policy.model import WorkcellPolicy
 from cobot_security.status import Finding, Level
 
 REPORTER = "/cobot_security/health_reporter"
+
+
+def _single_host(policy: WorkcellPolicy) -> WorkcellPolicy:
+    """The example cell as if it ran on one machine (no hosts: in the policy)."""
+    return dataclasses.replace(policy, hosts=(),
+                               enclaves=tuple(dataclasses.replace(e, hosts=()) for e in policy.enclaves))
 
 
 def _f(check: str, subject: str, enclave: str | None = None) -> Finding:
@@ -24,19 +33,20 @@ def test_host_reporters_are_the_stack_reporting_nodes(example_policy_path) -> No
 
 def test_node_reporter_owns_its_enclave_and_nodes_only(example_policy_path) -> None:
     policy = load_policy(example_policy_path)
-    owns = owned_subjects(policy, "/cell/vision", "cellpc")
+    owns = owned_subjects(policy, "/cell/vision", "vision_pc")
     assert owns(_f("cert_expiry", "/cell/vision"))
     assert owns(_f("key_modes", "/cell/vision", "/cell/vision"))
     assert owns(_f("graph_conformance", "/cell/camera"))  # a node of its enclave
     assert not owns(_f("cert_expiry", "/cell/arm_driver"))
     assert not owns(_f("key_modes", "/cell/vision", "/cell/arm_driver"))
     assert not owns(_f("keystore_integrity", "/keystore"))
-    assert not owns(_f("security_env", "/cellpc"))
+    assert not owns(_f("security_env", "/vision_pc"))
     assert not owns(_f("reporter_liveness", "/cell/vision"))
+    assert not owned_subjects(policy, "/cell/vision", "cell_pc")(_f("cert_expiry", "/cell/vision"))
 
 
 def test_single_host_reporter_owns_every_subject_but_the_supervisors(example_policy_path) -> None:
-    policy = load_policy(example_policy_path)
+    policy = _single_host(load_policy(example_policy_path))
     owns = owned_subjects(policy, REPORTER, "cellpc")
     for finding in (_f("cert_expiry", "/cell/arm_driver"), _f("keystore_integrity", "/keystore"),
                     _f("graph_conformance", "/cell/rogue_laptop"), _f("security_env", "/cellpc")):
@@ -47,7 +57,7 @@ def test_single_host_reporter_owns_every_subject_but_the_supervisors(example_pol
 
 
 def test_unknown_enclave_and_no_policy_fall_back_to_the_node_rule(example_policy_path) -> None:
-    policy = load_policy(example_policy_path)
+    policy = _single_host(load_policy(example_policy_path))
     orphan = owned_subjects(policy, "/old/removed", "cellpc")
     assert orphan(_f("cert_expiry", "/old/removed"))
     assert not orphan(_f("keystore_integrity", "/keystore"))
@@ -74,3 +84,11 @@ def test_multi_host_reporter_owns_its_hosts_enclaves(example_policy_path) -> Non
     # a node reporter claiming a host it is not assigned to owns nothing
     assert not owned_subjects(policy, "/cell/vision", "cell_pc", hosts)(_f("cert_expiry", "/cell/vision"))
     assert owned_subjects(policy, "/cell/vision", "vision_pc", hosts)(_f("cert_expiry", "/cell/vision"))
+
+
+def test_the_policys_hosts_decide_ownership(example_policy_path) -> None:
+    policy = load_policy(example_policy_path)  # the example cell names its hosts
+    on_vision = owned_subjects(policy, REPORTER, "vision_pc")
+    assert on_vision(_f("cert_expiry", "/cell/vision"))
+    assert not on_vision(_f("cert_expiry", "/cell/arm_driver"))
+    assert not owned_subjects(policy, REPORTER, "not_a_host")(_f("cert_expiry", "/cell/vision"))

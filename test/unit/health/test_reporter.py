@@ -20,7 +20,7 @@ from cobot_security.status import Finding, Level, worst
 
 KEYSTORE_CHECKS = {checks.CERT_EXPIRY, checks.CERT_CHAIN, checks.PERMISSIONS_VALIDITY, checks.GOVERNANCE,
                    checks.CRL, checks.KEY_MODES, checks.KEYSTORE_INTEGRITY, checks.SECURITY_ENV,
-                   checks.DISCOVERY_EXPOSURE, checks.ENFORCEMENT_PROOF, checks.AUDIT_LOG}
+                   checks.DISCOVERY_EXPOSURE, checks.ENFORCEMENT_PROOF, checks.AUDIT_LOG, checks.HOST_ASSIGNMENT}
 #: Published from stored scans (ERROR "no stored result" until a scan is stored).
 SCAN_CHECKS = {checks.OPCUA_ENDPOINTS, checks.SERVICE_EXPOSURE}
 

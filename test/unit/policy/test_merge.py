@@ -54,7 +54,9 @@ def test_merge_into_the_example_keeps_every_line_and_comment(example_policy_path
     assert "        - alarms" in added
     assert "          publish: [image_raw, camera_info, depth]  # /cell/image_raw, /cell/camera_info" in added
     assert "      publish: [~/speed]" in added  # the new enclave, in the file's flow style for lists
-    assert "  # Learned: /cell/conveyor (not in this policy before); review before signing." in added
+    assert ("  # Learned: /cell/conveyor (not in this policy before); review before signing. Set hosts: to the "
+            "machine(s) running it (now ca_pc only).") in added
+    assert "    hosts: [ca_pc]" in added  # no member host gets the new identity before review
     assert "      call: [arm_driver/follow_joint_trajectory]" in added  # a new section of a block mapping
     assert result.new_enclaves == ("/cell/conveyor",)
     assert len(result.additions) == 7

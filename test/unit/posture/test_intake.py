@@ -19,7 +19,7 @@ from cobot_security.posture.intake import HealthIntake, supervisor_findings
 from cobot_security.status import Level, worst
 
 T0 = dt.datetime(2026, 11, 29, 12, 0, 0, tzinfo=dt.timezone.utc)
-HOST = "cellpc"
+HOST = "cell_pc"  # the example cell runs arm_driver and a health_reporter there
 REPORTER = "/cobot_security/health_reporter"
 KEY_MODES = "cobot_security/key_modes/cell/arm_driver"
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import os
-import re
 import shutil
 import signal
 import sys
@@ -27,7 +26,6 @@ from cobot_security.demo.evidence import gather_evidence
 from cobot_security.demo.processes import ProcessGroup
 from cobot_security.demo.reports import write_reports
 from cobot_security.demo.scenario import STEPS, Step
-from cobot_security.errors import InputError
 from cobot_security.keystore.evidence import record_verify_result
 from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.keystore.revocation import refresh_crl, revoke_enclave
@@ -36,6 +34,7 @@ from cobot_security.launch_plan.cell import demo_node_entries
 from cobot_security.launch_plan.node_spec import secure_node_spec
 from cobot_security.middleware.zenoh_render import default_zenoh_dir, render_zenoh
 from cobot_security.nodes.demo_monitor import DemoMonitor
+from cobot_security.policy.export import dump_policy_yaml
 from cobot_security.policy.load import load_policy
 from cobot_security.policy.model import ZENOH, WorkcellPolicy
 from cobot_security.posture.catalog import load_controls
@@ -158,24 +157,23 @@ def _scenario_keystore(config: DemoConfig) -> Path:
 
 
 def _with_scenario_policy(config: DemoConfig) -> DemoConfig:
-    """With a ``--domain-id`` the policy does not name, run on a copy of the policy that names it.
+    """Run on a copy of the policy fitted to this machine: the whole cell on one host, the demo's domain.
 
-    The health reporter compares ROS_DOMAIN_ID with the policy (discovery exposure), and verify runs
-    on the policy's domain: both then use the demo's domain.
-
-    :raises InputError: the policy has no one-line ``domain_ids: [...]`` to replace.
+    The demo runs every node of the cell on this machine with one CA keystore, so the copy names
+    no hosts (per-host keystores are shown in docs/deployment.md).  With a ``--domain-id`` the
+    policy does not name, the copy names it: the health reporter compares ROS_DOMAIN_ID with the
+    policy (discovery exposure), and verify runs on the policy's domain.
     """
     policy = load_policy(config.policy_path)
-    if config.domain_id is None or config.domain_id in policy.domain_ids:
+    domains = policy.domain_ids
+    if config.domain_id is not None and config.domain_id not in domains:
+        domains = (config.domain_id,)
+    if not policy.hosts and domains == policy.domain_ids:
         return config
-    text = config.policy_path.read_text(encoding="utf-8")
-    changed, count = re.subn(r"^domain_ids:.*$", f"domain_ids: [{config.domain_id}]  # cobot-security demo --domain-id",
-                             text, flags=re.M)
-    if count != 1:
-        raise InputError(config.policy_path, "domain_ids", "one line 'domain_ids: [...]' for --domain-id to replace",
-                         f"{count} such lines")
+    scenario = dataclasses.replace(policy.on_one_machine(), domain_ids=domains)
     target = config.work_dir / "scenario-policy.yaml"
-    target.write_text(changed, encoding="utf-8")
+    target.write_text(dump_policy_yaml(scenario, header=f"cobot-security demo: {config.policy_path} on one machine"
+                                                        f", domain {domains[0]}"), encoding="utf-8")
     return dataclasses.replace(config, policy_path=target)
 
 

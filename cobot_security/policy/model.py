@@ -154,3 +154,7 @@ class WorkcellPolicy:
     def for_host(self, host: str) -> WorkcellPolicy:
         """This policy with only ``host``'s enclaves: what a host keystore must hold."""
         return replace(self, enclaves=self.enclaves_on(host))
+
+    def on_one_machine(self) -> WorkcellPolicy:
+        """This policy with its hosts removed: the whole cell run on one machine (the demo, tests)."""
+        return replace(self, hosts=(), enclaves=tuple(replace(e, hosts=()) for e in self.enclaves))

@@ -17,7 +17,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from node_helpers import REPO, Listener, NodeProcess, make_keystore, utc_now  # noqa: E402
+from node_helpers import REPO, WORKCELL, Listener, NodeProcess, make_keystore, utc_now  # noqa: E402
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -62,6 +62,7 @@ def start_node(ros_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[...
     log_dir.mkdir()
 
     def start(name: str, **params: object) -> NodeProcess:
+        params.setdefault("policy", str(WORKCELL))  # the example cell on this one machine
         node = NodeProcess(name, params, ros_env, log_dir)
         started.append(node)
         return node

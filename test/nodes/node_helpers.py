@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -18,9 +21,23 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor
 from std_srvs.srv import Trigger
 
+from cobot_security.policy.export import dump_policy_yaml
+from cobot_security.policy.load import load_policy
+
 REPO = Path(__file__).resolve().parent.parent.parent
 POLICIES = REPO / "policies"
-WORKCELL = POLICIES / "workcell.yaml"
+EXAMPLE_POLICY = POLICIES / "workcell.yaml"
+
+
+def _on_one_machine(source: Path) -> Path:
+    """The example cell as these tests run it: every node on this machine (its hosts: removed)."""
+    target = Path(tempfile.mkdtemp(prefix="cobot-node-tests-")) / "workcell.yaml"
+    atexit.register(shutil.rmtree, target.parent, True)
+    target.write_text(dump_policy_yaml(load_policy(source).on_one_machine(), header=f"{source} on one machine"))
+    return target
+
+
+WORKCELL = _on_one_machine(EXAMPLE_POLICY)
 CONTROLS = POLICIES / "posture_controls.yaml"
 _MODULES = {
     "health_reporter": "cobot_security.nodes.health_reporter",

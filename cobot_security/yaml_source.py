@@ -191,7 +191,8 @@ def read_mapping(
         if key in seen:
             first = line_of(seen[key][0])
             raise ctx.child(key).error(
-                key_node, f"each {key_kind} once (first defined at line {first})", f"a duplicate at line {line_of(key_node)}"
+                key_node, f"each {key_kind} once (first defined at line {first})",
+                f"a duplicate at line {line_of(key_node)}",
             )
         if allowed and key not in allowed:
             raise ctx.child(key).error(key_node, "one of the keys " + ", ".join(allowed), f"unknown key {key!r}")

@@ -103,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
         print(render.to_json(reports[0] if len(reports) == 1 and not cross else
                              {"reports": reports, "cross_vendor": cross}))
     else:
-        print("\n\n".join(f"== {MIDDLEWARE_NAMES[r.middleware]} ==\n" + format_report(r, details=args.details, colour=colour)
+        print("\n\n".join(f"== {MIDDLEWARE_NAMES[r.middleware]} ==\n"
+                          + format_report(r, details=args.details, colour=colour)
                           if len(reports) > 1 else format_report(r, details=args.details, colour=colour)
                           for r in reports))
         if len(reports) > 1 or cross:

@@ -70,7 +70,8 @@ def simulate_playbook(plan: IncidentPlan, playbook_id: str, now: _dt.datetime) -
     )
     for index, step in enumerate(playbook.steps):
         if step.automated:
-            entry = TimelineEntry(iso_utc(now), "action", "dry_run", _dry_run_detail(plan, step.action, step.target(plan)),
+            entry = TimelineEntry(iso_utc(now), "action", "dry_run",
+                                  _dry_run_detail(plan, step.action, step.target(plan)),
                                   index, step.action)
         else:
             entry = manual_entry(plan, step, index, now)

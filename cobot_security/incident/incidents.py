@@ -135,7 +135,8 @@ class IncidentStore:
                 self.directory.parent.mkdir(parents=True, exist_ok=True)
                 atomic.make_private_dir(self.directory)
         except OSError as exc:
-            raise KeystoreError(self.directory, f"cannot create the incident directory: {exc.strerror or exc}") from None
+            raise KeystoreError(self.directory,
+                                f"cannot create the incident directory: {exc.strerror or exc}") from None
 
     def incident_dir(self, incident_id: str) -> Path:
         """Directory of one incident (its record and evidence).
@@ -225,7 +226,8 @@ class IncidentStore:
         return directory / name
 
 
-def close_incident(store: IncidentStore, incident_id: str, note: str, now: _dt.datetime, by: str = "operator") -> Incident:
+def close_incident(store: IncidentStore, incident_id: str, note: str, now: _dt.datetime,
+                   by: str = "operator") -> Incident:
     """Close an incident with a note (an operator's command or an auto-close).
 
     :raises InputError: no such incident, or it is already closed.

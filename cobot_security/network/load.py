@@ -80,7 +80,8 @@ def _read_dds(node: Node | None, ctx: YamlContext,
             if not 0 <= value <= MAX_DOMAIN_ID:
                 raise dctx.item(i).error(item, f"a domain id 0..{MAX_DOMAIN_ID}", str(value))
         if not values or len(set(values)) != len(values):
-            raise dctx.error(keys["domain_ids"][1], "a non-empty list of distinct domain ids", describe_node(keys["domain_ids"][1]))
+            raise dctx.error(keys["domain_ids"][1], "a non-empty list of distinct domain ids",
+                             describe_node(keys["domain_ids"][1]))
         domain_ids = tuple(values)
     if not domain_ids:
         raise ctx.child("domain_ids").error(
@@ -137,7 +138,8 @@ def _read_zone(name: str, node: Node, ctx: YamlContext, interface: str) -> Zone:
     hosts: list[Host] = []
     if "hosts" in keys:
         hctx = ctx.child("hosts")
-        for host_name, (key_node, value_node) in read_mapping(keys["hosts"][1], hctx, (), "a mapping host name → address",
+        for host_name, (key_node, value_node) in read_mapping(keys["hosts"][1], hctx, (),
+                                                              "a mapping host name → address",
                                                                "host").items():
             _name(key_node, hctx, "a host name")
             address = _read_address(value_node, hctx.child(host_name))
@@ -154,12 +156,15 @@ def _read_gateway(node: Node, ctx: YamlContext) -> dict[str, tuple[str, Node]]:
     ictx = ctx.child("interfaces")
     result: dict[str, tuple[str, Node]] = {}
     used: dict[str, str] = {}
-    for zone_name, (key_node, value_node) in read_mapping(inode, ictx, (), "a mapping zone → interface", "zone").items():
+    for zone_name, (key_node, value_node) in read_mapping(inode, ictx, (), "a mapping zone → interface",
+                                                          "zone").items():
         value = read_string(value_node, ictx.child(zone_name), "an interface name")
         if not _IFNAME.fullmatch(value):
-            raise ictx.child(zone_name).error(value_node, "a Linux interface name (1-15 of A-Z a-z 0-9 _ . @ : -)", repr(value))
+            raise ictx.child(zone_name).error(value_node, "a Linux interface name (1-15 of A-Z a-z 0-9 _ . @ : -)",
+                                              repr(value))
         if value in used:
-            raise ictx.child(zone_name).error(value_node, f"an interface of its own (zone {used[value]} uses it)", repr(value))
+            raise ictx.child(zone_name).error(value_node, f"an interface of its own (zone {used[value]} uses it)",
+                                              repr(value))
         used[value] = zone_name
         result[zone_name] = (value, key_node)
     return result
@@ -190,7 +195,8 @@ def _read_conduit(node: Node, ctx: YamlContext, zones: dict[str, Zone]) -> Condu
             raise ctx.child(side).error(znode, "one of the zones " + ", ".join(zones), repr(zone_name))
         ends[side] = (zone_name, znode)
     if ends["from"][0] == ends["to"][0]:
-        raise ctx.child("to").error(ends["to"][1], "a zone other than 'from' (traffic inside a zone does not cross the gateway)",
+        raise ctx.child("to").error(ends["to"][1],
+                                    "a zone other than 'from' (traffic inside a zone does not cross the gateway)",
                                     repr(ends["to"][0]))
     purpose = read_string(require_key(keys, "purpose", node, ctx)[1], ctx.child("purpose"), "a purpose sentence")
     if ("ports" in keys) == ("service" in keys):
@@ -291,4 +297,5 @@ def parse_network(text: str, source: str, default_domain_ids: tuple[int, ...] | 
                 raise cctx.item(i).child("name").error(item, f"a unique conduit name (first at line {earlier.line})",
                                                        repr(conduit.name))
         conduits.append(conduit)
-    return NetworkPolicy(doc.version, name, domain_ids, participants, discovery, tuple(zone_list), tuple(conduits), source)
+    return NetworkPolicy(doc.version, name, domain_ids, participants, discovery, tuple(zone_list), tuple(conduits),
+                         source)

@@ -196,7 +196,8 @@ def render_conduit_table(network: NetworkPolicy) -> str:
         dst = ", ".join(network.endpoint_addresses(conduit, to_side=True))
         service = f" ({conduit.service})" if conduit.service else ""
         rows.append(f"| `{conduit_comment(conduit)}` | {conduit.from_zone} {src} | {conduit.to_zone} {dst} | "
-                    f"{conduit.protocol.value}{service} | {_ports(network.conduit_ports(conduit))} | {conduit.purpose} |")
+                    f"{conduit.protocol.value}{service} | {_ports(network.conduit_ports(conduit))} | "
+                    f"{conduit.purpose} |")
     return "\n".join(rows) + "\n"
 
 

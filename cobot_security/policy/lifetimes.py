@@ -81,6 +81,7 @@ def lifetime_conflicts(lifetimes: Lifetimes) -> list[tuple[tuple[str, ...], str,
                           format_duration(lifetimes.renew_before)))
     if lifetimes.enclave_duration > lifetimes.ca_duration:
         conflicts.append((("enclave.duration", "ca.duration"),
-                          f"an enclave duration no longer than the CA duration {format_duration(lifetimes.ca_duration)}",
+                          "an enclave duration no longer than the CA duration "
+                          f"{format_duration(lifetimes.ca_duration)}",
                           format_duration(lifetimes.enclave_duration)))
     return conflicts

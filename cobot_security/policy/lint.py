@@ -126,7 +126,8 @@ def _lint_governance(policy: WorkcellPolicy) -> list[LintFinding]:
         if level is Protection.NONE:
             findings.append(
                 LintFinding(
-                    ERROR, "", f"governance.protection.{kind}", f"{kind} traffic is sent unprotected (NONE, not ENCRYPT)"
+                    ERROR, "", f"governance.protection.{kind}",
+                    f"{kind} traffic is sent unprotected (NONE, not ENCRYPT)",
                 )
             )
         elif level is Protection.SIGN:

@@ -147,7 +147,8 @@ def _node_grants(keys: dict[str, tuple[Node, Node]], name_key: str, ctx: YamlCon
     if "namespace" in keys:
         ns_node = keys["namespace"][1]
         sctx = ctx.child("namespace")
-        namespace = _checked(validate_namespace, read_string(ns_node, sctx, "a namespace"), _name_context(sctx, ns_node))
+        namespace = _checked(validate_namespace, read_string(ns_node, sctx, "a namespace"),
+                             _name_context(sctx, ns_node))
     return NodeGrants(name=name, namespace=namespace, line=line_of(line_node),
                       **_grant_sections(keys, ctx, name, namespace))
 
@@ -234,7 +235,8 @@ def _enclave(path_node: Node, node: Node, ctx: YamlContext, known_hosts: tuple[H
         built = []
         for index, item in enumerate(items):
             ictx = nctx.item(index)
-            entry = read_mapping(item, ictx, _NODE_ENTRY_KEYS, "a mapping with name, namespace, topics, services, actions")
+            entry = read_mapping(item, ictx, _NODE_ENTRY_KEYS,
+                                 "a mapping with name, namespace, topics, services, actions")
             require_key(entry, "name", item, ictx)
             built.append(_node_grants(entry, "name", ictx, item))
         nodes = tuple(built)
@@ -327,8 +329,10 @@ def _policy(document: YamlDocument) -> WorkcellPolicy:
     name = read_string(require_key(keys, "name", root, ctx)[1], ctx.child("name"), "a non-empty cell name")
     domain_ids = _domain_ids(require_key(keys, "domain_ids", root, ctx)[1], ctx.child("domain_ids"))
     middlewares = _middlewares(keys["middlewares"][1], ctx.child("middlewares")) if "middlewares" in keys else None
-    governance = _governance(keys["governance"][1], ctx.child("governance")) if "governance" in keys else GovernanceOptions()
-    lifetimes = read_lifetimes(keys["certificates"][1], ctx.child("certificates")) if "certificates" in keys else Lifetimes()
+    governance = _governance(keys["governance"][1],
+                             ctx.child("governance")) if "governance" in keys else GovernanceOptions()
+    lifetimes = read_lifetimes(keys["certificates"][1],
+                               ctx.child("certificates")) if "certificates" in keys else Lifetimes()
     enclaves_node = require_key(keys, "enclaves", root, ctx)[1]
     ectx = ctx.child("enclaves")
     enclave_keys = read_mapping(

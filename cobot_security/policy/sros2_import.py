@@ -170,7 +170,8 @@ def _profile(profile: etree._Element, label: str, source: str) -> tuple[NodeGran
     grants = _ProfileGrants()
     for section in _children(profile):
         if section.tag not in _SECTIONS:
-            raise _error(section, source, f"{label}/{section.tag}", "<topics>, <services> or <actions>", f"<{section.tag}>")
+            raise _error(section, source, f"{label}/{section.tag}", "<topics>, <services> or <actions>",
+                         f"<{section.tag}>")
         _profile_section(section, label, source, grants, (name, namespace))
     node = NodeGrants(
         name=name,
@@ -224,7 +225,8 @@ def _enclave(element: etree._Element, source: str, builtins: bool) -> Enclave:
     attributes = _attributes(element)
     path = attributes.get("path")
     if path is None or set(attributes) != {"path"}:
-        raise _error(element, source, "enclave/@path", "an enclave element with only a path attribute", repr(attributes))
+        raise _error(element, source, "enclave/@path", "an enclave element with only a path attribute",
+                     repr(attributes))
     label = f"enclave[@path='{path}']"
     _checked_name(validate_enclave_path, path, _where(element, source, f"{label}/@path"))
     children = _children(element)

@@ -64,16 +64,19 @@ def _entry(node: Node, ctx: YamlContext) -> Attestation:
     id_node = require_key(keys, "id", node, ctx)[1]
     attestation_id = read_string(id_node, ctx.child("id"), "a snake_case attestation id")
     if not is_snake_case(attestation_id):
-        raise ctx.child("id").error(id_node, "a snake_case attestation id (a-z, 0-9, single underscores)", repr(attestation_id))
+        raise ctx.child("id").error(id_node, "a snake_case attestation id (a-z, 0-9, single underscores)",
+                                    repr(attestation_id))
     texts = {
-        name: read_string(require_key(keys, name, node, ctx)[1], ctx.child(name), f"a non-empty {name.replace('_', ' ')}")
+        name: read_string(require_key(keys, name, node, ctx)[1], ctx.child(name),
+                          f"a non-empty {name.replace('_', ' ')}")
         for name in ("statement", "attested_by", "evidence")
     }
     date = read_date(require_key(keys, "date", node, ctx)[1], ctx.child("date"))
     expires_node = require_key(keys, "expires", node, ctx)[1]
     expires = read_date(expires_node, ctx.child("expires"))
     if expires <= date:
-        raise ctx.child("expires").error(expires_node, f"a date after the attestation date {date.isoformat()}", expires.isoformat())
+        raise ctx.child("expires").error(expires_node, f"a date after the attestation date {date.isoformat()}",
+                                         expires.isoformat())
     return Attestation(
         id=attestation_id,
         statement=texts["statement"].strip(),

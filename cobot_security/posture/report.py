@@ -120,7 +120,8 @@ def _junit(report: PostureReport) -> str:
     ET.SubElement(suite, "properties")
     ET.SubElement(suite[0], "property", {"name": "score", "value": str(report.score)})
     for r in report.results:
-        case = ET.SubElement(suite, "testcase", {"classname": f"cobot_security.posture.{r.priority.value}", "name": r.control_id})
+        case = ET.SubElement(suite, "testcase", {"classname": f"cobot_security.posture.{r.priority.value}",
+                                                 "name": r.control_id})
         if is_failing(r.level):
             failure = ET.SubElement(case, "failure", {"type": r.level.name, "message": r.reason})
             failure.text = "\n".join([r.reason, *r.references])
@@ -128,7 +129,8 @@ def _junit(report: PostureReport) -> str:
             # WARN passes the gate but must stay visible in CI: report it as output, not a skip.
             out = ET.SubElement(case, "system-out")
             out.text = f"WARN: {r.reason}"
-    suites = ET.Element("testsuites", {"name": "cobot_security posture", "tests": str(len(report.results)), "failures": str(failures)})
+    suites = ET.Element("testsuites", {"name": "cobot_security posture", "tests": str(len(report.results)),
+                                       "failures": str(failures)})
     suites.append(suite)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
 

@@ -233,7 +233,8 @@ def policy_raw_bytes(rng: random.Random) -> Case:
     text = (POLICIES / "workcell.yaml").read_bytes()
     starts = [0] + [i + 1 for i, byte in enumerate(text[:-1]) if byte == ord("\n")]
     cut = rng.choice(starts)  # at the start of a line, so that no comment swallows the junk
-    junk = rng.choice([b"\xff\xfe", b"\x00", b"\x80abc", b"{{{", b"&a [*a, *a]\n", b"!!python/object/apply:os.system ['true']",
+    junk = rng.choice([b"\xff\xfe", b"\x00", b"\x80abc", b"{{{", b"&a [*a, *a]\n",
+                       b"!!python/object/apply:os.system ['true']",
                        b"\t\t- x\n", b"key: value: other\n", b"'unterminated\n", b"%YAML 9.9\n---\n", b"---\n---\n"])
     label = f"{junk!r} at byte {cut}"
     if junk in (b"%YAML 9.9\n---\n", b"---\n---\n"):
@@ -382,9 +383,10 @@ def sros2_names(rng: random.Random) -> Case:
         char = rng.choice(["&#10;", "&#13;", "&#x85;", "&#x2028;"])
         if attribute == "path":
             return _import_case("sros2: newline in @path", {"top.policy.xml": _sros2("", path="/cell/vision" + char)})
-        profile = 'ns="/cell" node="camera' + char + '"' if attribute == "node" else 'ns="/cell' + char + '" node="camera"'
+        profile = 'ns="/cell" node="camera' + char + '"' if attribute == "node" else 'ns="/cell' + char + '" node="camera"'  # noqa: E501 (test data kept on one line)
         return _import_case(f"sros2: newline in @{attribute}", {"top.policy.xml": _sros2("", profile=profile)})
-    return _import_case("sros2: long enclave path", {"top.policy.xml": _sros2("", path="/" + _token(rng, rng.randint(64, 400)))})
+    return _import_case("sros2: long enclave path", {"top.policy.xml": _sros2("", path="/" + _token(rng,
+                                                                                                    rng.randint(64, 400)))})  # noqa: E501 (test data kept on one line)
 
 
 def sros2_structure(rng: random.Random) -> Case:
@@ -396,13 +398,15 @@ def sros2_structure(rng: random.Random) -> Case:
     if how == "entity":
         return _import_case("sros2: entity", {"top.policy.xml": '<!DOCTYPE p [<!ENTITY a "aaaa">]>' + _sros2("&a;")})
     if how == "doctype":
-        return _import_case("sros2: doctype", {"top.policy.xml": '<!DOCTYPE policy SYSTEM "http://x/p.dtd">' + _sros2("")})
+        return _import_case("sros2: doctype",
+                            {"top.policy.xml": '<!DOCTYPE policy SYSTEM "http://x/p.dtd">' + _sros2("")})
     if how == "big":
         return _import_case("sros2: over 1 MiB", {"top.policy.xml": _sros2("<!--" + "x" * (1 << 20) + "-->")})
     if how == "include_count":
         count = rng.choice([257, 300, 1000])
         include = '<xi:include href="common.xml" xpointer="xpointer(/nothing)"/>'
-        return _import_case(f"sros2: {count} includes", {"common.xml": common, "top.policy.xml": _sros2(include * count)})
+        return _import_case(f"sros2: {count} includes", {"common.xml": common,
+                                                         "top.policy.xml": _sros2(include * count)})
     if how == "xpointer":
         xpath = rng.choice(["//*[count(preceding::*)&lt;0]", "/profile/*|//*", "//a//b", "id('x')", "../x",
                             "/profile/following::*", "/profile/*[last()]", "/profile/*[position()&lt;3]",

@@ -117,7 +117,7 @@ def test_demo_node_subscribes_granted_topics(demo_process: subprocess.Popen, tes
         subscribers = [f"{i.node_namespace}/{i.node_name}" for i in infos]
         if "/cell/arm_driver" not in subscribers:
             time.sleep(0.2)  # graph polling: there is no graph-change event in rclpy to wait on
-    assert [s for s in subscribers if "UNKNOWN" not in s] == ["/cell/arm_driver"], f"demo_node exit code {demo_process.poll()}"
+    assert [s for s in subscribers if "UNKNOWN" not in s] == ["/cell/arm_driver"], f"demo_node exit code {demo_process.poll()}"  # noqa: E501 (test data kept on one line)
     publishers = {f"{i.node_namespace}/{i.node_name}"
                   for i in test_node.get_publishers_info_by_topic("/cell/arm_driver/joint_trajectory")}
     assert "/cell/arm_driver" not in publishers  # only what the policy grants

@@ -147,7 +147,8 @@ def test_audit_event_carries_the_record_but_no_key_material() -> None:
     event = audit_event(audit_record())
     params = dict(event.params)
     assert (event.msgid, event.severity) == ("audit", 5)
-    assert (params["seq"], params["event"], params["enclave"], params["d_serial"]) == ("3", "revoke", "/cell/arm", "0x1f")
+    assert (params["seq"], params["event"], params["enclave"], params["d_serial"]) == ("3", "revoke", "/cell/arm",
+                                                                                       "0x1f")
     assert params["mac"] == "b" * 64
 
 

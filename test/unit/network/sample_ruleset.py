@@ -1,6 +1,7 @@
 """`nft -j list ruleset` of the example cell's rendered ruleset, captured from nftables 1.0.6."""
 
-EXAMPLE_RULESET = {'nftables': [{'metainfo': {'version': '1.0.6', 'release_name': 'Lester Gooch #5', 'json_schema_version': 1}},
+EXAMPLE_RULESET = {'nftables': [{'metainfo': {'version': '1.0.6', 'release_name': 'Lester Gooch #5',
+                                              'json_schema_version': 1}},
               {'table': {'family': 'inet', 'name': 'cobot_cell', 'handle': 2}},
               {'chain': {'family': 'inet',
                          'table': 'cobot_cell',

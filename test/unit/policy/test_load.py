@@ -26,7 +26,7 @@ def test_example_policy_loads(example_policy_path: Path) -> None:
     assert supervisor is not None and supervisor.nodes[0].services_serve == ("/supervisor/get_report",)
     keystore_manager = policy.enclave("/cobot_security/keystore_manager")
     assert keystore_manager is not None
-    assert keystore_manager.nodes[0].resolve(keystore_manager.nodes[0].services_serve[0]) == "/keystore_manager/rotate_due"
+    assert keystore_manager.nodes[0].resolve(keystore_manager.nodes[0].services_serve[0]) == "/keystore_manager/rotate_due"  # noqa: E501 (test data kept on one line)
     assert all(enclave.line is not None for enclave in policy.enclaves)
 
 

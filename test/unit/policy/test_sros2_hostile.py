@@ -149,7 +149,7 @@ def test_xpointers_outside_the_safe_subset_are_refused(tmp_path: Path, xpointer:
 def test_xpointers_inside_the_subset_work(tmp_path: Path, xpointer: str) -> None:
     top = _files(tmp_path, {
         "common.xml": "<profile><topics publish='ALLOW'><topic>a</topic></topics></profile>",
-        "top.policy.xml": _policy(f"<xi:include href='common.xml' xpointer=\"{xpointer.replace(chr(34), '&quot;')}\"/>"),
+        "top.policy.xml": _policy(f"<xi:include href='common.xml' xpointer=\"{xpointer.replace(chr(34), '&quot;')}\"/>"),  # noqa: E501 (test data kept on one line)
     })
     assert import_sros2_policy(top).enclaves[0].nodes[0].publish == ("a",)
 

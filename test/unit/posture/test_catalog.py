@@ -80,17 +80,27 @@ def test_good_catalog_text() -> None:
     ("text", "pattern"),
     [
         (GOOD.replace("version: 1", "version: 2"), r"^c\.yaml:1: version: expected version 1, got 2$"),
-        (GOOD + "    colour: red\n", r"^c\.yaml:8: controls\[0\]\.colour: expected one of the keys .*unknown key 'colour'"),
-        (GOOD.replace("priority: high", "priority: urgent"), r"^c\.yaml:5: controls\[0\]\.priority: expected one of critical"),
-        (GOOD.replace("[cert_expiry]", "[cert_expiry, nope]"), r"^c\.yaml:7: controls\[0\]\.checks\[1\]: expected a health check name"),
-        (GOOD.replace("    checks: [cert_expiry]\n", ""), r"^c\.yaml:3: controls\[0\]: expected control 'per_node_identity' to list at least one check or attestation, got neither"),
-        (GOOD.replace("    checks: [cert_expiry]\n", "    checks: []\n    attestations: []\n"), r"^c\.yaml:3: controls\[0\]: .*got neither"),
-        (GOOD.replace("id: per_node_identity", "id: Per-Node"), r"^c\.yaml:3: controls\[0\]\.id: expected a snake_case"),
-        (GOOD + GOOD.split("controls:\n", 1)[1], r"^c\.yaml:8: controls\[1\]\.id: expected each control id once \(first defined at line 3\)"),
-        (GOOD.replace("    priority: high\n", "    priority: high\n    priority: low\n"), r"^c\.yaml:6: controls\[0\]\.priority: expected each key once \(first defined at line 5\)"),
-        ("version: 1\ncontrols: []\n", r"^c\.yaml:2: controls: expected a non-empty list of controls, got an empty list"),
+        (GOOD + "    colour: red\n",
+         r"^c\.yaml:8: controls\[0\]\.colour: expected one of the keys .*unknown key 'colour'"),
+        (GOOD.replace("priority: high", "priority: urgent"),
+         r"^c\.yaml:5: controls\[0\]\.priority: expected one of critical"),
+        (GOOD.replace("[cert_expiry]", "[cert_expiry, nope]"),
+         r"^c\.yaml:7: controls\[0\]\.checks\[1\]: expected a health check name"),
+        (GOOD.replace("    checks: [cert_expiry]\n", ""),
+         r"^c\.yaml:3: controls\[0\]: expected control 'per_node_identity' to list at least one check or attestation, got neither"),  # noqa: E501 (test data kept on one line)
+        (GOOD.replace("    checks: [cert_expiry]\n", "    checks: []\n    attestations: []\n"),
+         r"^c\.yaml:3: controls\[0\]: .*got neither"),
+        (GOOD.replace("id: per_node_identity", "id: Per-Node"),
+         r"^c\.yaml:3: controls\[0\]\.id: expected a snake_case"),
+        (GOOD + GOOD.split("controls:\n", 1)[1],
+         r"^c\.yaml:8: controls\[1\]\.id: expected each control id once \(first defined at line 3\)"),
+        (GOOD.replace("    priority: high\n", "    priority: high\n    priority: low\n"),
+         r"^c\.yaml:6: controls\[0\]\.priority: expected each key once \(first defined at line 5\)"),
+        ("version: 1\ncontrols: []\n",
+         r"^c\.yaml:2: controls: expected a non-empty list of controls, got an empty list"),
         ("", r"^c\.yaml:1: expected a catalog mapping"),
-        (GOOD.replace('["IEC 62443-3-3 SR 1.2"]', "[]"), r"^c\.yaml:6: controls\[0\]\.references: expected at least one"),
+        (GOOD.replace('["IEC 62443-3-3 SR 1.2"]', "[]"),
+         r"^c\.yaml:6: controls\[0\]\.references: expected at least one"),
         ("version: 1\ncontrols: [\n", r"^c\.yaml:\d+: expected valid YAML"),
     ],
 )
@@ -137,13 +147,17 @@ def test_good_attestations_text() -> None:
 @pytest.mark.parametrize(
     ("text", "pattern"),
     [
-        (ATT.replace("2027-04-15", "2026-10-15"), r"^a\.yaml:7: attestations\[0\]\.expires: expected a date after the attestation date 2026-10-15, got 2026-10-15"),
+        (ATT.replace("2027-04-15", "2026-10-15"),
+         r"^a\.yaml:7: attestations\[0\]\.expires: expected a date after the attestation date 2026-10-15, got 2026-10-15"),  # noqa: E501 (test data kept on one line)
         (ATT.replace("2026-10-15", "15/10/2026"), r"^a\.yaml:6: attestations\[0\]\.date: expected an ISO 8601 date"),
         (ATT.replace("2026-10-15", "2026-02-30"), r"^a\.yaml:6: attestations\[0\]\.date: expected an ISO 8601 date"),
-        (ATT.replace("2026-10-15", "2026-10-15T10:00:00"), r"^a\.yaml:6: attestations\[0\]\.date: expected an ISO 8601 date"),
-        (ATT.replace('    evidence: "CHG-1"\n', ""), r"^a\.yaml:3: attestations\[0\]\.evidence: expected a required key 'evidence'"),
+        (ATT.replace("2026-10-15", "2026-10-15T10:00:00"),
+         r"^a\.yaml:6: attestations\[0\]\.date: expected an ISO 8601 date"),
+        (ATT.replace('    evidence: "CHG-1"\n', ""),
+         r"^a\.yaml:3: attestations\[0\]\.evidence: expected a required key 'evidence'"),
         (ATT + "    signed: yes\n", r"^a\.yaml:9: attestations\[0\]\.signed: .*unknown key 'signed'"),
-        (ATT + ATT.split("attestations:\n", 1)[1], r"^a\.yaml:9: attestations\[1\]\.id: expected each attestation id once \(first defined at line 3\)"),
+        (ATT + ATT.split("attestations:\n", 1)[1],
+         r"^a\.yaml:9: attestations\[1\]\.id: expected each attestation id once \(first defined at line 3\)"),
         (ATT.replace("version: 1", "version: 3"), r"^a\.yaml:1: version: expected version 1, got 3"),
         (ATT.replace("version: 1\n", ""), r"^a\.yaml:\d+: version: expected a required key 'version'"),
     ],
@@ -155,5 +169,6 @@ def test_attestation_errors_name_file_line_field(text: str, pattern: str) -> Non
 
 
 def test_attestation_file_error(assets: Path) -> None:
-    with pytest.raises(InputError, match=r"expires_before_date\.yaml:7: attestations\[0\]\.expires: expected a date after"):
+    with pytest.raises(InputError,
+                       match=r"expires_before_date\.yaml:7: attestations\[0\]\.expires: expected a date after"):
         load_attestations(assets / "expires_before_date.yaml")

@@ -129,11 +129,15 @@ def _result(priority: Priority, level: Level) -> ControlResult:
         ([(Priority.CRITICAL, Level.ERROR)], 0),
         ([(Priority.CRITICAL, Level.STALE), (Priority.LOW, Level.OK)], 20),  # 1/5
         ([(Priority.HIGH, Level.WARN)], 50),
-        ([(Priority.CRITICAL, Level.OK), (Priority.HIGH, Level.WARN), (Priority.MEDIUM, Level.ERROR), (Priority.LOW, Level.OK)], 65),  # 6.5/10
+        ([(Priority.CRITICAL, Level.OK), (Priority.HIGH, Level.WARN), (Priority.MEDIUM, Level.ERROR), (Priority.LOW,
+                                                                                                       Level.OK)], 65),  # 6.5/10  # noqa: E501 (test data kept on one line)
         ([(Priority.LOW, Level.WARN), (Priority.LOW, Level.OK), (Priority.LOW, Level.OK), (Priority.LOW, Level.OK),
-          (Priority.LOW, Level.OK), (Priority.LOW, Level.OK), (Priority.LOW, Level.OK), (Priority.LOW, Level.OK)], 94),  # 93.75
-        ([(Priority.HIGH, Level.OK), (Priority.HIGH, Level.ERROR), (Priority.LOW, Level.WARN), (Priority.LOW, Level.ERROR)], 44),  # 3.5/8=43.75
-        ([(Priority.MEDIUM, Level.WARN), (Priority.MEDIUM, Level.ERROR), (Priority.MEDIUM, Level.ERROR), (Priority.MEDIUM, Level.ERROR)], 13),  # 12.5 half up
+          (Priority.LOW, Level.OK), (Priority.LOW, Level.OK), (Priority.LOW, Level.OK), (Priority.LOW,
+                                                                                         Level.OK)], 94),  # 93.75
+        ([(Priority.HIGH, Level.OK), (Priority.HIGH, Level.ERROR), (Priority.LOW, Level.WARN), (Priority.LOW,
+                                                                                                Level.ERROR)], 44),  # 3.5/8=43.75  # noqa: E501 (test data kept on one line)
+        ([(Priority.MEDIUM, Level.WARN), (Priority.MEDIUM, Level.ERROR), (Priority.MEDIUM, Level.ERROR),
+          (Priority.MEDIUM, Level.ERROR)], 13),  # 12.5 half up
         ([], 0),
     ],
 )

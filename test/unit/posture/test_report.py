@@ -19,14 +19,16 @@ NOW = dt.datetime(2026, 11, 29, 12, 0, 0, tzinfo=dt.timezone.utc)
 
 def _report(*levels: tuple[Priority, Level]) -> PostureReport:
     results = tuple(
-        ControlResult(f"c{i}_{p.value}", f"Title | {i}", p, lv, f"reason <{i}> & \"q\"", ("ev",), ("IEC 62443-3-3 SR 1.2",))
+        ControlResult(f"c{i}_{p.value}", f"Title | {i}", p, lv, f"reason <{i}> & \"q\"", ("ev",),
+                      ("IEC 62443-3-3 SR 1.2",))
         for i, (p, lv) in enumerate(levels)
     )
     return PostureReport(results, 42, max((r.level for r in results), default=Level.ERROR), NOW)
 
 
 MIXED = _report(
-    (Priority.CRITICAL, Level.OK), (Priority.HIGH, Level.WARN), (Priority.MEDIUM, Level.ERROR), (Priority.LOW, Level.STALE)
+    (Priority.CRITICAL, Level.OK), (Priority.HIGH, Level.WARN), (Priority.MEDIUM, Level.ERROR), (Priority.LOW,
+                                                                                                 Level.STALE)
 )
 
 

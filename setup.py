@@ -8,7 +8,7 @@ PACKAGE = "cobot_security"
 
 setup(
     name=PACKAGE,
-    version="0.4.0",
+    version="0.5.0",
     description="SROS2 keystores, least-privilege DDS permissions and posture checks for cobot cells",
     license="Apache-2.0",
     python_requires=">=3.10",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,3 +68,35 @@ def domain_id() -> Iterator[int]:
         yield lease.domain_id
     finally:
         lease.release()
+
+
+#: Set in the fresh interpreter a ``single_threaded`` test is re-run in (it must not re-run again).
+_FRESH = "COBOT_TEST_FRESH_INTERPRETER"
+
+
+def _threads() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """Run a ``single_threaded`` test in a fresh interpreter when this one runs other threads.
+
+    Parallel issuing forks only a single-threaded process (forking beside DDS threads can deadlock
+    the child), and an earlier test that started an rclpy node leaves the DDS threads running for
+    the life of this process.  Such a test then runs as its own pytest process, and passes here
+    only if it passed there.
+    """
+    if item.get_closest_marker("single_threaded") is not None and _threads() > 1:
+        if os.environ.get(_FRESH):
+            pytest.fail(f"{_threads()} threads in a fresh interpreter: the test cannot fork its workers")
+
+        def run_fresh() -> None:
+            env = {**os.environ, _FRESH: "1"}
+            done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", item.nodeid],
+                                  cwd=item.config.rootpath, env=env, capture_output=True, text=True, timeout=240)
+            if done.returncode != 0:
+                pytest.fail(f"failed in a fresh interpreter:\n{done.stdout[-4000:]}{done.stderr[-2000:]}")
+
+        item.runtest = run_fresh  # type: ignore[method-assign]
+    yield

@@ -83,6 +83,7 @@ def _rotation_trace(tmp_path: Path, policy_factory: PolicyFactory, fixed_now: dt
     return trace
 
 
+@pytest.mark.single_threaded
 @pytest.mark.parametrize("count", [3, 40], ids=["serial", "workers"])
 def test_a_rotation_syncs_before_every_switch_and_before_dropping_its_journal(
     tmp_path: Path, policy_factory: PolicyFactory, fixed_now: dt.datetime, monkeypatch: pytest.MonkeyPatch,

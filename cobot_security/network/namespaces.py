@@ -11,10 +11,12 @@ the network tests.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -79,6 +81,17 @@ def _run(*command: str, stdin: str | None = None) -> None:
         raise CobotSecurityError(f"cannot run {' '.join(command)}: {exc}") from exc
 
 
+def _settled(namespace: str, device: str) -> bool:
+    """Whether ``device`` in ``namespace`` is operationally up and none of its addresses is tentative."""
+    try:
+        shown = subprocess.run(["ip", "-n", namespace, "-j", "addr", "show", "dev", device], check=True,
+                               capture_output=True, text=True, timeout=STEP_TIMEOUT_S).stdout
+        link = json.loads(shown)[0]
+        return link.get("operstate") == "UP" and not any(a.get("tentative") for a in link.get("addr_info", ()))
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError, AttributeError):
+        return False
+
+
 class CellNamespaces:
     """The zones and the gateway of ``network`` as namespaces (a context manager)."""
 
@@ -105,6 +118,8 @@ class CellNamespaces:
             _run("ip", "netns", "add", namespace)
             self._created.append(namespace)
             _run("ip", "-n", namespace, "link", "set", "lo", "up")
+            # No duplicate-address detection: the zone's links are settled as soon as they exist.
+            _run("ip", "netns", "exec", namespace, "sysctl", "-qw", "net.ipv6.conf.default.accept_dad=0")
         for link in self.links:
             _run("ip", "link", "add", "name", link.gateway_interface, "netns", self.gateway, "type", "veth",
                  "peer", "name", "eth0", "netns", link.namespace)
@@ -116,6 +131,26 @@ class CellNamespaces:
             _run("ip", "-n", link.namespace, "link", "set", "eth0", "up")
             _run("ip", "-n", link.namespace, "route", "add", "default", "via", link.gateway_address)
         _run("ip", "netns", "exec", self.gateway, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        self._wait_until_running()
+
+    def _wait_until_running(self) -> None:
+        """Return once every veth end is up with all its addresses final (none "tentative").
+
+        An address that turns final while a program starts is a network change to it: Fast DDS,
+        for one, then announced only its loopback locators and was never reached from another
+        namespace (a test flake, one run in two).  Duplicate-address detection is off in our
+        namespaces, so this returns at once unless the kernel differs.
+        """
+        pending = {(self.gateway, link.gateway_interface) for link in self.links}
+        pending |= {(link.namespace, "eth0") for link in self.links}
+        deadline = time.monotonic() + STEP_TIMEOUT_S
+        while pending:
+            pending = {(ns, dev) for ns, dev in pending if not _settled(ns, dev)}
+            if pending and time.monotonic() > deadline:
+                waiting = ", ".join(f"{dev} in {ns}" for ns, dev in sorted(pending))
+                raise CobotSecurityError(f"links not up after {STEP_TIMEOUT_S:g} s: {waiting}")
+            if pending:
+                time.sleep(0.05)
 
     def exec_prefix(self, zone: str) -> list[str]:
         """Command prefix that runs a program inside ``zone``'s namespace."""

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from cobot_security.network.load import load_network
+from cobot_security.network.model import NetworkPolicy
 from cobot_security.network.namespaces import CellNamespaces, namespaces_unavailable
 
 TEST_NETWORK = """\
@@ -90,12 +91,18 @@ def topology(network_file: Path) -> Iterator[CellNamespaces]:
 
 
 @pytest.fixture(scope="module")
-def host_net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CellNamespaces]:
-    """ca, cell_pc and vision_pc namespaces joined through a gateway namespace; removed after."""
+def hosts_network(tmp_path_factory: pytest.TempPathFactory) -> NetworkPolicy:
+    """The multi-host test cell's network (HOSTS_NETWORK), loaded; fails (never skips) without root."""
     reason = namespaces_unavailable()
     if reason:
         pytest.fail(f"{reason}: run the tests as root, as scripts/test.sh and CI do")
     path = tmp_path_factory.mktemp("hosts_network") / "network.yaml"
     path.write_text(HOSTS_NETWORK, encoding="utf-8")
-    with CellNamespaces(load_network(path), f"cbh{os.getpid() % 100000}") as namespaces:
+    return load_network(path)
+
+
+@pytest.fixture(scope="module")
+def host_net(hosts_network: NetworkPolicy) -> Iterator[CellNamespaces]:
+    """ca, cell_pc and vision_pc namespaces joined through a gateway namespace; removed after."""
+    with CellNamespaces(hosts_network, f"cbh{os.getpid() % 100000}") as namespaces:
         yield namespaces

@@ -41,6 +41,7 @@ from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.keystore.manifest import read_manifest
 from cobot_security.keystore.revocation import crl_status
 from cobot_security.keystore.store import Keystore, init_keystore
+from cobot_security.network.namespaces import CellNamespaces
 from cobot_security.policy.load import load_policy
 from cobot_security.status import Level
 
@@ -233,7 +234,8 @@ def test_cell_of_three_hosts(host_net, tmp_path: Path, domain_id: int) -> None:
     logs = {f"{tree.name}/{p.name}": p.read_text(errors="replace")[-3000:] for tree in trees.values()
             for p in tree.glob("*.log")}
     now = utc_now()
-    assert _renewed(trees, before, now), logs
+    if not _renewed(trees, before, now):
+        pytest.fail("not renewed in time:\n" + "\n".join(f"--- {name}\n{text}" for name, text in logs.items()))
 
     for host in MEMBERS:
         layout = KeystoreLayout(trees[host] / "keystore")
@@ -272,3 +274,17 @@ def test_cell_of_three_hosts(host_net, tmp_path: Path, domain_id: int) -> None:
     assert results["vision"].participant_created and results["vision"].writers == {"rt/cell/detections": None}
     assert ("rt/cell/detections", "vision") in results["cell_controller"].received, results
     assert not results["stolen_identity"].participant_created  # cell_pc's key is not on vision_pc
+
+
+def test_links_are_running_as_soon_as_the_namespaces_exist(hosts_network) -> None:
+    """A program started right away sees its link settled: up, no address still tentative.
+
+    An address turning final while Fast DDS starts left it announcing loopback locators only.
+    """
+    with CellNamespaces(hosts_network, f"cbr{os.getpid() % 100000}") as namespaces:
+        for zone in namespaces.zones:
+            shown = subprocess.run(namespaces.exec_prefix(zone) + ["ip", "-j", "addr", "show", "dev", "eth0"],
+                                   check=True, capture_output=True, text=True, timeout=10).stdout
+            link = json.loads(shown)[0]
+            assert link["operstate"] == "UP" and "LOWER_UP" in link["flags"], (zone, link)
+            assert not any(a.get("tentative") for a in link["addr_info"]), (zone, link["addr_info"])

@@ -53,7 +53,7 @@ class IntegrityResult:
                 and not (self.modified or self.missing or self.unexpected))
 
 
-def _sha256(path: Path) -> str:
+def _sha256(path: str | Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(65536), b""):
@@ -68,28 +68,36 @@ def hash_keystore_files(layout: KeystoreLayout, *, exclude_keys: bool = False) -
     are included, so nothing can be slipped in under a dot name.  Other file types (fifos,
     sockets) are recorded as ``"special"`` so that they show up as unexpected.  With
     ``exclude_keys`` (a host keystore) regular ``key.pem`` files of enclaves are left out.
+    The walk reads each directory once (``scandir``: the entry types come with the listing).
     """
     entries: dict[str, str] = {}
+    root = str(layout.root)
     for top in _COVERED_DIRS:
-        base = layout.root / top
-        if not base.is_dir() or base.is_symlink():
-            if os.path.lexists(base):
-                entries[top] = LINK_PREFIX + os.readlink(base) if base.is_symlink() else "special"
-            continue
-        for current, dirs, files in os.walk(base, followlinks=False):
-            here = Path(current)
-            for name in dirs + files:
-                path = here / name
-                rel = path.relative_to(layout.root).as_posix()
-                if path.is_symlink():
-                    entries[rel] = LINK_PREFIX + os.readlink(path)
-                elif exclude_keys and name == KEY and top == "enclaves" and path.is_file():
-                    continue
-                elif path.is_file():
-                    entries[rel] = _sha256(path)
-                elif not path.is_dir():
-                    entries[rel] = "special"
+        base = os.path.join(root, top)
+        if os.path.islink(base):
+            entries[top] = LINK_PREFIX + os.readlink(base)
+        elif os.path.isdir(base):
+            _hash_tree(base, top, entries, exclude_keys=exclude_keys and top == "enclaves")
+        elif os.path.lexists(base):
+            entries[top] = "special"
     return dict(sorted(entries.items()))
+
+
+def _hash_tree(directory: str, rel: str, entries: dict[str, str], *, exclude_keys: bool) -> None:
+    """Add the files and links under ``directory`` (``rel`` from the root) to ``entries``; depth first."""
+    with os.scandir(directory) as listing:
+        children = list(listing)
+    for child in children:
+        name = f"{rel}/{child.name}"
+        if child.is_symlink():
+            entries[name] = LINK_PREFIX + os.readlink(child.path)
+        elif child.is_dir(follow_symlinks=False):
+            _hash_tree(child.path, name, entries, exclude_keys=exclude_keys)
+        elif child.is_file(follow_symlinks=False):
+            if not (exclude_keys and child.name == KEY):
+                entries[name] = _sha256(child.path)
+        else:
+            entries[name] = "special"
 
 
 @dataclass(frozen=True)

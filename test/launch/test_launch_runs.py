@@ -277,7 +277,10 @@ def test_rolling_restart_is_make_before_break_by_a_declared_listener(
                            "rolling_restart:=true", f"domain_id:={launch_env['ROS_DOMAIN_ID']}", "period_s:=0.5"],
                           launch_env)
     wanted = {*vision, "/cell/arm_driver", "/launch_listener", "/health_reporter"}
-    assert graph.wait_for(lambda: wanted <= graph.nodes() and all(graph.rosout_gids(f) for f in vision), 90), \
+    # Up means in the graph and done starting ("ready" logged): a node stopped before its ready line
+    # would leave the ordering below nothing to compare.
+    assert graph.wait_for(lambda: wanted <= graph.nodes() and all(graph.rosout_gids(f) for f in vision)
+                          and all(f"[cell.{f.rsplit('/', 1)[1]}]: ready:" in launch.output() for f in vision), 90), \
         launch.output()
     before = {fqn: graph.rosout_gids(fqn) for fqn in (*vision, "/cell/arm_driver")}
 
@@ -293,8 +296,15 @@ def test_rolling_restart_is_make_before_break_by_a_declared_listener(
     assert restarted == set(vision), launch.output()
     # Make before break: the detector was stopped only after the camera's replacement was up (its
     # node created: its "ready" line); the launch's own graph check is what waits for it.
-    lines = launch.output().splitlines()
-    old_detector = _process_tag(lines, "detector")
+    # The graph shows a replacement before its output has crossed launch's pipes: wait for the lines.
+    old_detector = _process_tag(launch.output().splitlines(), "detector")
+    settled = time.monotonic() + 20
+    while time.monotonic() < settled:
+        lines = launch.output().splitlines()
+        if (sum("[cell.camera]: ready:" in line for line in lines) >= 2
+                and any(line.startswith(f"[INFO] [{old_detector}]: process has") for line in lines)):
+            break
+        time.sleep(0.1)
     camera_ready = _line_index(lines, lambda line: "[cell.camera]: ready:" in line, nth=2)
     detector_down = _line_index(lines, lambda line: line.startswith(f"[INFO] [{old_detector}]: process has"))
     assert camera_ready < detector_down, "\n".join(lines)

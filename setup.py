@@ -22,8 +22,8 @@ setup(
     ],
     install_requires=["setuptools", "cryptography>=3.4", "PyYAML>=5.4", "lxml>=4.6", "asyncua>=1.0",
                       "prometheus-client>=0.16"],
-    extras_require={"test": ["pytest>=7,<9", "pytest-timeout>=2", "pyflakes>=3", "ruff>=0.5", "mypy>=1.8", "types-PyYAML",
-                             "lxml-stubs"],
+    extras_require={"test": ["pytest>=7,<9", "pytest-timeout>=2", "pyflakes>=3", "ruff>=0.5", "mypy>=1.8",
+                             "types-PyYAML", "lxml-stubs"],
                     # Zenoh proof sessions (verify --middleware zenoh); the core never imports it.
                     "zenoh": ["eclipse-zenoh>=1.0,<2"]},
     zip_safe=True,

@@ -10,7 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ci_required import missing
 from ros_domains import lease_domain
+
+from cobot_security.keystore.issuing import single_threaded
 
 REPO = Path(__file__).resolve().parent.parent
 POLICIES = REPO / "policies"
@@ -26,11 +29,8 @@ def _oracle_part(*parts: str) -> Path:
     """``oracles_dir()/<parts>``; skipped where absent (a user's clone), failed in CI (``CI=true``)."""
     path = oracles_dir().joinpath(*parts)
     if not path.exists():
-        message = (f"sros2 oracle data not found at {path}: set COBOT_SECURITY_ORACLES to a folder "
-                   "laid out as README.md (Testing) says")
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message + " (CI=true: the oracle tests must run here)")
-        pytest.skip(message)
+        missing(f"sros2 oracle data not found at {path}: set COBOT_SECURITY_ORACLES to a folder "
+                "laid out as README.md (Testing) says")
     return path
 
 
@@ -74,10 +74,6 @@ def domain_id() -> Iterator[int]:
 _FRESH = "COBOT_TEST_FRESH_INTERPRETER"
 
 
-def _threads() -> int:
-    return len(os.listdir("/proc/self/task"))
-
-
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     """Run a ``single_threaded`` test in a fresh interpreter when this one runs other threads.
@@ -87,9 +83,9 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     the life of this process.  Such a test then runs as its own pytest process, and passes here
     only if it passed there.
     """
-    if item.get_closest_marker("single_threaded") is not None and _threads() > 1:
+    if item.get_closest_marker("single_threaded") is not None and not single_threaded():
         if os.environ.get(_FRESH):
-            pytest.fail(f"{_threads()} threads in a fresh interpreter: the test cannot fork its workers")
+            pytest.fail("other threads run in a fresh interpreter: the test cannot fork its workers")
 
         def run_fresh() -> None:
             env = {**os.environ, _FRESH: "1"}
@@ -100,3 +96,4 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 
         item.runtest = run_fresh  # type: ignore[method-assign]
     yield
+

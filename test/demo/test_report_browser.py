@@ -8,14 +8,13 @@ installed the test skips, except in CI (``CI=true``), whose set-up installs it.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
 import struct
 import subprocess
 import zlib
 from pathlib import Path
 
-import pytest
+from ci_required import missing
 
 from cobot_security.posture.catalog import Priority
 from cobot_security.posture.evaluate import ControlResult, PostureReport
@@ -29,9 +28,7 @@ BROWSER_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 def _chromium() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("chromium is not installed: scripts/setup.sh installs it (CI=true: this test must run)")
-        pytest.skip("chromium is not installed (Debian: apt-get install chromium)")
+        missing("chromium is not installed (Debian: apt-get install chromium; scripts/setup.sh installs it)")
     return found
 
 

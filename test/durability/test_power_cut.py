@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from ci_required import missing
 
 from cobot_security.keystore import pki
 from cobot_security.keystore.audit import verify_audit_log
@@ -35,8 +36,13 @@ PATHS = ("/cell/arm", "/cell/gripper", "/vision")
 NOW = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.timezone.utc)
 TIMEOUT_S = 120
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("losetup") is None,
-                                reason="needs root and losetup to attach a loop device")
+
+
+@pytest.fixture(autouse=True)
+def _loop_devices() -> None:
+    """Root and losetup attach the loop device; CI runs as root with util-linux."""
+    if os.geteuid() != 0 or shutil.which("losetup") is None:
+        missing("needs root and losetup to attach a loop device")
 
 
 def _policy() -> WorkcellPolicy:
@@ -70,7 +76,7 @@ _CHILD = textwrap.dedent("""
     from cobot_security.keystore import audit, enclaves, history, integrity, transaction
     from cobot_security.keystore.rotation import plan_rotation, rotate_enclaves
     from cobot_security.keystore.store import Keystore
-    sys.path.insert(0, {test_dir!r})
+    sys.path[:0] = [{test_dir!r}, {helpers_dir!r}]  # the test module, and test/ for its helpers
     from test_power_cut import NOW, _policy
 
     steps = [0]
@@ -96,7 +102,8 @@ _CHILD = textwrap.dedent("""
 
 def _snapshots(image: Path, root: Path, out: Path) -> list[tuple[str, Path]]:
     """Run the rotation, copying the image at every pause; return (step, copy) in order."""
-    script = _CHILD.format(test_dir=str(Path(__file__).parent), root=str(root))
+    script = _CHILD.format(test_dir=str(Path(__file__).parent), helpers_dir=str(Path(__file__).parents[1]),
+                           root=str(root))
     proc = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             text=True, cwd=Path(__file__).resolve().parents[2])
     copies: list[tuple[str, Path]] = []

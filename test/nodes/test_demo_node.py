@@ -15,9 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-rclpy = pytest.importorskip("rclpy", reason="demo_node test needs rclpy")
-std_msgs_msg = pytest.importorskip("std_msgs.msg", reason="demo_node test needs std_msgs")
+import rclpy
+import std_msgs.msg as std_msgs_msg
 
 pytestmark = pytest.mark.ros
 

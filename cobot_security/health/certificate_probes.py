@@ -19,6 +19,7 @@ from cobot_security.keystore.revocation import load_crl
 from cobot_security.policy.model import WorkcellPolicy
 from cobot_security.policy.permissions import subject_name
 from cobot_security.status import Finding, Level
+from cobot_security.tree import walk_tree
 
 CRL_FILE = "crl.pem"
 
@@ -113,7 +114,7 @@ def probe_certificates(
 def _find_crls(layout: KeystoreLayout) -> list[Path]:
     found: dict[str, Path] = {}
     candidates = [layout.public_dir / CRL_FILE]
-    for current, dirs, files in os.walk(layout.enclaves_dir, followlinks=False):
+    for current, dirs, files in walk_tree(layout.enclaves_dir):
         dirs.sort()
         if CRL_FILE in files:
             candidates.append(Path(current) / CRL_FILE)

@@ -17,10 +17,10 @@ probes which enclaves to look at.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from cobot_security import checks
 from cobot_security.health.probe import CA_SUBJECT, KEYSTORE_SUBJECT
+from cobot_security.keystore.enclaves import enclave_dirs_holding
 from cobot_security.keystore.integrity import keystore_host
 from cobot_security.keystore.layout import CERT, KEY, KeystoreLayout
 from cobot_security.policy.model import WorkcellPolicy
@@ -41,16 +41,6 @@ def keystore_scope(layout: KeystoreLayout, policy: WorkcellPolicy, configured: s
     host, _problem = resolve_host(layout, policy, configured)
     entry = policy.host(host) if host is not None else None
     return policy.for_host(host) if entry is not None and entry.role == "member" and host is not None else policy
-
-
-def _enclaves_here(layout: KeystoreLayout) -> dict[str, Path]:
-    found: dict[str, Path] = {}
-    for current, dirs, files in os.walk(layout.enclaves_dir, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        here = Path(current)
-        if here != layout.enclaves_dir and (CERT in files or KEY in files):
-            found["/" + "/".join(here.relative_to(layout.enclaves_dir).parts)] = here
-    return found
 
 
 def _ca_keys(layout: KeystoreLayout) -> list[str]:
@@ -77,7 +67,7 @@ def probe_host_assignment(layout: KeystoreLayout, policy: WorkcellPolicy, config
     values = (("host", host), ("role", entry.role))
     findings: list[Finding] = []
     wanted = {enclave.path: enclave for enclave in policy.enclaves_on(host)}
-    here = _enclaves_here(layout)
+    here = enclave_dirs_holding(layout, frozenset((CERT, KEY)))
     if entry.role == "member":
         keys = _ca_keys(layout)
         if keys:

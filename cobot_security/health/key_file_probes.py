@@ -10,6 +10,7 @@ from pathlib import Path
 from cobot_security import checks
 from cobot_security.health.probe import CA_SUBJECT, KEYSTORE_SUBJECT
 from cobot_security.keystore.audit import verify_audit_log
+from cobot_security.keystore.enclaves import enclave_dirs_holding
 from cobot_security.keystore.integrity import check_integrity
 from cobot_security.keystore.layout import CERT, KEY, KeystoreLayout
 from cobot_security.status import Finding, Level
@@ -33,16 +34,6 @@ def _mode_problem(path: Path, expected_uid: int, max_mode: int, what: str) -> st
     return None
 
 
-def _enclave_dirs(layout: KeystoreLayout) -> list[tuple[str, Path]]:
-    found: list[tuple[str, Path]] = []
-    for current, dirs, files in os.walk(layout.enclaves_dir, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        here = Path(current)
-        if here != layout.enclaves_dir and (CERT in files or KEY in files):
-            found.append(("/" + "/".join(here.relative_to(layout.enclaves_dir).parts), here))
-    return found
-
-
 def probe_key_modes(layout: KeystoreLayout, expected_uid: int) -> list[Finding]:
     """KEY_MODES: enclave key.pem 0600 (or stricter) owned by ``expected_uid``; CA keys and private/.
 
@@ -50,7 +41,7 @@ def probe_key_modes(layout: KeystoreLayout, expected_uid: int) -> list[Finding]:
     private/ (a deployed keystore without CA keys) is OK for the "ca" subject.
     """
     findings: list[Finding] = []
-    for path, directory in _enclave_dirs(layout):
+    for path, directory in enclave_dirs_holding(layout, frozenset((CERT, KEY))).items():
         problem = _mode_problem(directory / KEY, expected_uid, 0o600, "key.pem")
         findings.append(Finding(checks.KEY_MODES, path, Level.ERROR if problem else Level.OK,
                                 problem or "key.pem 0600, owned by the keystore owner", (("enclave", path),)))

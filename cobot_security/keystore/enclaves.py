@@ -43,6 +43,7 @@ from cobot_security.policy.permissions import (
     grant_digest,
     subject_name,
 )
+from cobot_security.tree import walk_tree
 
 #: Certificates start this long before ``now`` so that peers with slightly slow clocks accept them.
 BACKDATE = _dt.timedelta(hours=1)
@@ -179,11 +180,23 @@ def read_enclave_info(layout: KeystoreLayout, directory: Path, owner: int) -> En
 def enclave_directories(layout: KeystoreLayout) -> list[Path]:
     """Every directory under enclaves/ holding a cert.pem entry, sorted; hidden names and links skipped."""
     found: list[Path] = []
-    for current, dirs, files in os.walk(layout.enclaves_dir, followlinks=False):
+    for current, dirs, files in walk_tree(layout.enclaves_dir):
         here = Path(current)
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (here / d).is_symlink())
         if here != layout.enclaves_dir and (CERT in files or CERT in dirs):
             found.append(here)
+    return found
+
+
+def enclave_dirs_holding(layout: KeystoreLayout, names: frozenset[str] | None = None) -> dict[str, Path]:
+    """Enclave path → directory of every directory under enclaves/ holding one of ``names`` (None: any
+    non-directory entry), in sorted walk order; hidden names skipped, links never entered."""
+    found: dict[str, Path] = {}
+    for current, dirs, files in walk_tree(layout.enclaves_dir):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        here = Path(current)
+        if here != layout.enclaves_dir and (files if names is None else names.intersection(files)):
+            found["/" + "/".join(here.relative_to(layout.enclaves_dir).parts)] = here
     return found
 
 

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cobot_security.clock import iso_utc
 from cobot_security.errors import InputError, KeystoreError
 from cobot_security.keystore import pki, smime
+from cobot_security.keystore.enclaves import enclave_dirs_holding
 from cobot_security.keystore.files import layout_link_target, read_keystore_file
 from cobot_security.keystore.history import enclave_history_dir
 from cobot_security.keystore.host_checks import CLOCK_SKEW
@@ -72,17 +73,6 @@ def _make_parents(layout: KeystoreLayout, rel: str) -> None:
             os.chmod(current, ENCLAVE_DIR_MODE if enclave_dir else NAMESPACE_DIR_MODE)
 
 
-def _enclave_dirs(layout: KeystoreLayout) -> set[str]:
-    """Enclave paths of every directory under enclaves/ holding a file (cert.pem, key.pem...)."""
-    found: set[str] = set()
-    for current, dirs, files in os.walk(layout.enclaves_dir, followlinks=False):
-        here = Path(current)
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        if here != layout.enclaves_dir and files:
-            found.add("/" + "/".join(here.relative_to(layout.enclaves_dir).parts))
-    return found
-
-
 def _remove_enclave(layout: KeystoreLayout, path: str) -> None:
     directory = layout.enclaves_dir.joinpath(*path[1:].split("/"))
     for entry in list(directory.iterdir()):
@@ -100,7 +90,7 @@ def _apply_tree(tx: KeystoreTransaction, package: HostPackage, source: str) -> t
     layout, target = tx.layout, package.expected_tree()
     current = hash_keystore_files(layout, exclude_keys=True)
     wanted = {e for e in (tree_path_enclave(p) for p in target) if e is not None}
-    removed = {e for e in _enclave_dirs(layout) if e not in wanted}
+    removed = {e for e in enclave_dirs_holding(layout) if e not in wanted}
     for enclave in sorted(removed, key=len, reverse=True):
         _remove_enclave(layout, enclave)
     current = hash_keystore_files(layout, exclude_keys=True)

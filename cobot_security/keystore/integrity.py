@@ -84,20 +84,27 @@ def hash_keystore_files(layout: KeystoreLayout, *, exclude_keys: bool = False) -
 
 
 def _hash_tree(directory: str, rel: str, entries: dict[str, str], *, exclude_keys: bool) -> None:
-    """Add the files and links under ``directory`` (``rel`` from the root) to ``entries``; depth first."""
-    with os.scandir(directory) as listing:
-        children = list(listing)
-    for child in children:
-        name = f"{rel}/{child.name}"
-        if child.is_symlink():
-            entries[name] = LINK_PREFIX + os.readlink(child.path)
-        elif child.is_dir(follow_symlinks=False):
-            _hash_tree(child.path, name, entries, exclude_keys=exclude_keys)
-        elif child.is_file(follow_symlinks=False):
-            if not (exclude_keys and child.name == KEY):
-                entries[name] = _sha256(child.path)
-        else:
-            entries[name] = "special"
+    """Add the files and links under ``directory`` (``rel`` from the root) to ``entries``.
+
+    Iterative (a stack, not recursion): a planted chain of thousands of nested directories is
+    listed as unexpected, never a RecursionError.
+    """
+    pending = [(directory, rel)]
+    while pending:
+        here, here_rel = pending.pop()
+        with os.scandir(here) as listing:
+            children = list(listing)
+        for child in children:
+            name = f"{here_rel}/{child.name}"
+            if child.is_symlink():
+                entries[name] = LINK_PREFIX + os.readlink(child.path)
+            elif child.is_dir(follow_symlinks=False):
+                pending.append((child.path, name))
+            elif child.is_file(follow_symlinks=False):
+                if not (exclude_keys and child.name == KEY):
+                    entries[name] = _sha256(child.path)
+            else:
+                entries[name] = "special"
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from cobot_security.atomic import STAGING_MARK, TMP_MARK
 from cobot_security.errors import KeystoreError
 from cobot_security.keystore.files import keystore_owner
 from cobot_security.keystore.layout import KeystoreLayout
+from cobot_security.tree import walk_tree
 
 
 def _refuse(path: Path, what: str) -> KeystoreError:
@@ -61,7 +62,7 @@ def _is_leftover(name: str) -> bool:
 def _leftovers(top: Path, depth: int | None) -> list[Path]:
     """Leftover-looking entries under ``top`` down to ``depth`` levels (None: the whole tree)."""
     found: list[Path] = []
-    for current, dirs, files in os.walk(top, followlinks=False):
+    for current, dirs, files in walk_tree(top):
         here = Path(current)
         found += [here / name for name in dirs + files if _is_leftover(name)]
         level = len(here.relative_to(top).parts)

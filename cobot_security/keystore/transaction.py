@@ -69,6 +69,7 @@ from cobot_security.keystore.integrity import (
 from cobot_security.keystore.layout import CERT, KeystoreLayout
 from cobot_security.keystore.manifest import EnclaveRecord, Manifest, read_manifest
 from cobot_security.keystore.recovery import adopt_nested, recover_interrupted
+from cobot_security.tree import walk_tree
 
 #: Mode of an enclave directory (it holds key.pem) and of our staging directories.
 ENCLAVE_DIR_MODE = 0o700
@@ -466,7 +467,7 @@ def _clone_tree(source: Path, target: Path, *, copy: set[Path], skip: set[Path])
     """``target`` as a copy of ``source``: directories made, files hard-linked, links re-created."""
     os.mkdir(target, 0o700)
     shutil.copymode(source, target)
-    for current, dirs, files in os.walk(source, followlinks=False):
+    for current, dirs, files in walk_tree(source):
         here = Path(current)
         there = target / here.relative_to(source)
         for name in dirs:

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from planted import directory_chain
 
 from cobot_security.keystore.integrity import (
     check_integrity,
@@ -56,6 +57,14 @@ def test_extra_files_are_unexpected(layout: KeystoreLayout) -> None:
     (layout.enclave_dir("/gripper") / ".hidden").write_bytes(b"x")
     result = check_integrity(layout)
     assert result.unexpected == ("enclaves/gripper/.hidden", "public/rogue_ca.cert.pem")
+
+
+def test_a_planted_deep_directory_chain_is_unexpected_not_a_crash(layout: KeystoreLayout) -> None:
+    with directory_chain(layout.root / "enclaves", 1200) as deep:
+        (deep / "x").write_text("planted")
+        result = check_integrity(layout)
+    assert result.signature_ok and not result.ok
+    assert result.unexpected == ("enclaves/" + "d/" * 1200 + "x",)
 
 
 def test_retargeted_symlink_is_modified(layout: KeystoreLayout) -> None:

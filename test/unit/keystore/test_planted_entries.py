@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from planted import directory_chain
 
 from cobot_security.errors import KeystoreError
 from cobot_security.health.certificate_probes import probe_certificates
@@ -166,3 +167,18 @@ def test_enclave_directories_are_private(cell: tuple[Keystore, WorkcellPolicy], 
     for path in PATHS:
         assert stat.S_IMODE(keystore.layout.enclave_dir(path).stat().st_mode) == 0o700
     assert verify_audit_log(keystore.layout).ok
+
+
+def test_a_planted_chain_deeper_than_the_recursion_limit_is_walked_everywhere(
+        cell: tuple[Keystore, WorkcellPolicy], fixed_now: dt.datetime) -> None:
+    keystore, policy = cell
+    layout = keystore.layout
+    with directory_chain(layout.enclaves_dir, 1200):
+        # os.walk recursed once per level: every reader of the keystore ended in RecursionError.
+        assert [i.path for i in keystore.list_enclaves()] == ["/cell", "/cell/arm", "/gripper"]
+        assert keystore.enclave_problems() == []
+        assert {f.subject for f in probe_key_modes(layout, os.getuid())} >= {"/cell", "/cell/arm", "/gripper"}
+        assert probe_certificates(layout, policy, fixed_now)
+        assert check_integrity(layout).ok  # directories alone are not entries of the manifest
+        _rotate(keystore, policy, "/gripper", fixed_now)  # a transaction: leftover scan, commit
+        assert check_integrity(layout).ok

@@ -12,8 +12,8 @@ from typing import NoReturn
 import pytest
 
 
-def missing(message: str) -> NoReturn:
-    """Skip with ``message``, or fail with it when ``CI=true``."""
+def missing(message: str, *, what: str = "this test") -> NoReturn:
+    """Skip with ``message``, or fail with it when ``CI=true`` (saying that ``what`` must run there)."""
     if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{message} (CI=true: this test must run here)")
+        pytest.fail(f"{message} (CI=true: {what} must run here)")
     pytest.skip(message)

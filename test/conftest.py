@@ -30,7 +30,7 @@ def _oracle_part(*parts: str) -> Path:
     path = oracles_dir().joinpath(*parts)
     if not path.exists():
         missing(f"sros2 oracle data not found at {path}: set COBOT_SECURITY_ORACLES to a folder "
-                "laid out as README.md (Testing) says")
+                "laid out as README.md (Testing) says", what="the oracle tests")
     return path
 
 

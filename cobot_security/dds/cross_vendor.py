@@ -42,9 +42,14 @@ COMBINATIONS = ((FASTDDS, FASTDDS), (CYCLONEDDS, CYCLONEDDS), (FASTDDS, CYCLONED
 
 
 def measure_cross_vendor(policy: WorkcellPolicy, keystore_root: Path, *, domain_id: int | None = None,
-                         timeout_s: float = 20.0) -> list[CrossVendorResult]:
+                         timeout_s: float = 60.0, settle_s: float = 5.0) -> list[CrossVendorResult]:
     """Every enclave joins twice, once per vendor; every granted flow is checked in all four
     writer/reader vendor combinations (the two same-vendor ones are the run's controls).
+
+    The run lasts until both controls are complete (at most ``timeout_s``: on a loaded host a
+    handshake retried after a lost message takes 20 s and more), then ``settle_s`` more in which
+    cross-vendor flows still get counted.  It never waits for every cross-vendor flow: with these
+    versions they never all deliver.
 
     :raises DdsUnavailableError: an agent cannot start.
     """
@@ -59,8 +64,10 @@ def measure_cross_vendor(policy: WorkcellPolicy, keystore_root: Path, *, domain_
     def got(results: Mapping[str, AgentResult], flow: Flow, w_vendor: str, r_vendor: str) -> bool:
         return (flow.topic, f"{w_vendor}:{flow.writer}") in results[f"{r_vendor}:{flow.reader}"].received
 
-    results = run_agents(specs, lambda r: all(got(r, f, *c) for f in flows for c in COMBINATIONS),
-                         timeout_s=timeout_s, grace_s=0.5)
+    def controls_complete(r: Mapping[str, AgentResult]) -> bool:
+        return all(got(r, f, vendor, vendor) for f in flows for vendor in (FASTDDS, CYCLONEDDS))
+
+    results = run_agents(specs, controls_complete, timeout_s=timeout_s, grace_s=settle_s)
     report = []
     for w_vendor, r_vendor in COMBINATIONS:
         delivered = {(f.writer, f.reader) for f in flows if got(results, f, w_vendor, r_vendor)}

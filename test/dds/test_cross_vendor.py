@@ -30,7 +30,7 @@ def test_mixed_cell_delivers_same_vendor_fully_and_cross_vendor_partly(
     root = tmp_path / "keystore"
     init_keystore(root, policy, dt.datetime.now(dt.timezone.utc).replace(microsecond=0))
 
-    results = {(r.writer_vendor, r.reader_vendor): r for r in measure_cross_vendor(policy, root, timeout_s=20)}
+    results = {(r.writer_vendor, r.reader_vendor): r for r in measure_cross_vendor(policy, root)}
 
     for vendor in (FASTDDS, CYCLONEDDS):  # the run's controls
         control = results[(vendor, vendor)]

@@ -22,6 +22,8 @@ from cobot_security.yaml_source import read_yaml_file
 #: Longest learning window: a day covers a shift's rare tasks; longer ones are repeated --merge runs.
 MAX_DURATION_S = 86_400.0
 MIN_PERIOD_S, MAX_PERIOD_S = 0.02, 10.0
+#: Node-change lines printed per progress tick at most (a graph flooded with nodes stays readable).
+MAX_CHANGE_LINES = 50
 
 
 class NothingObserved(CobotSecurityError):
@@ -79,6 +81,11 @@ def _check_args(args: argparse.Namespace) -> None:
 
 def _progress(log: ObservationLog, elapsed: float, duration: float) -> None:
     tty = sys.stderr.isatty()
+    changes = log.changes()
+    if len(changes) > MAX_CHANGE_LINES:
+        changes[MAX_CHANGE_LINES:] = [f"learning: and {len(changes) - MAX_CHANGE_LINES} more node change(s)"]
+    for change in changes:
+        print("\r\033[K" + change if tty else change, file=sys.stderr, flush=True)
     line = log.progress(elapsed, duration)
     if tty:
         print("\r" + line, end="", file=sys.stderr, flush=True)

@@ -120,6 +120,8 @@ class ObservationLog:
     ended: float | None = None
     hidden_nodes: set[str] = field(default_factory=set)
     dropped: int = 0
+    #: Per node, the (enclave, endpoint count) last returned by :meth:`changes`.
+    reported: dict[str, tuple[str, int]] = field(default_factory=dict)
 
     def add_sample(self, nodes: list[NodeSample], at: float) -> None:
         """Merge one graph sample taken at monotonic time ``at``."""
@@ -186,6 +188,18 @@ class ObservationLog:
     def endpoint_count(self) -> int:
         """Distinct endpoints seen over all nodes (after folding)."""
         return sum(node.count() for node in self.nodes.values())
+
+    def changes(self) -> list[str]:
+        """One line per node seen for the first time, or with another enclave or more endpoints, since
+        the last call: what a user watching the window (or a script waiting for a node) reads."""
+        lines = []
+        for fqn, node in self.nodes.items():
+            state = (node.enclave, node.count())
+            if self.reported.get(fqn) != state:
+                verb = "now" if fqn in self.reported else "seen"
+                self.reported[fqn] = state
+                lines.append(f"learning: {verb} {fqn} (enclave {state[0]}, {state[1]} endpoint(s))")
+        return lines
 
     def progress(self, elapsed_s: float, duration_s: float) -> str:
         """The one-line progress text: elapsed time and what has been seen so far."""

@@ -72,6 +72,18 @@ def test_log_merges_late_restarting_and_short_lived_nodes() -> None:
     assert "3 sample(s), 2 node(s), 7 endpoint(s)" in log.progress(2.0, 10)
 
 
+def test_changes_name_each_node_once_per_new_enclave_or_endpoint() -> None:
+    log = ObservationLog()
+    log.add_sample([NodeSample("blip", "/cell")], 0.0)  # in the graph before its enclave and publisher
+    assert log.changes() == ["learning: seen /cell/blip (enclave /, 0 endpoint(s))"]
+    log.add_sample([NodeSample("blip", "/cell")], 0.1)
+    assert log.changes() == []  # nothing new
+    log.add_sample([NodeSample("blip", "/cell", "/cell/blip", publish=("/cell/blip",)), _arm_sample()], 0.2)
+
+    assert log.changes() == ["learning: now /cell/blip (enclave /cell/blip, 1 endpoint(s))",
+                             f"learning: seen {ARM} (enclave {ARM}, 5 endpoint(s))"]
+
+
 def test_hostile_graph_names_are_counted_and_dropped() -> None:
     log = ObservationLog()
     log.add_sample([

@@ -195,7 +195,7 @@ def _wait_for_posture(monitor: DemoMonitor, controls: int, timeout_s: float = 45
 
 
 def _interrupt(signum: int, frame: object) -> None:
-    """SIGTERM behaves like Ctrl-C: the demo stops every process it started."""
+    """SIGTERM and SIGHUP behave like Ctrl-C: the demo stops every process it started."""
     raise KeyboardInterrupt
 
 
@@ -231,7 +231,7 @@ def run_demo(config: DemoConfig, out: TextIO = sys.stdout) -> DemoOutcome:
                 note(f"rolling restart: {entry.fqn} restarted to load the new certificate of {enclave}")
 
     monitor: DemoMonitor | None = None
-    previous_handler = signal.signal(signal.SIGTERM, _interrupt)
+    previous_handlers = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         printer.say("[3/5] evidence for the healthy cell: demo attestations, network proof, scans ...")
         attestations = gather_evidence(config.work_dir, policy, keystore, group, env, printer.say)
@@ -257,10 +257,9 @@ def run_demo(config: DemoConfig, out: TextIO = sys.stdout) -> DemoOutcome:
     except KeyboardInterrupt:
         printer.say("interrupted: stopping every process")
     finally:
-        signal.signal(signal.SIGTERM, previous_handler)
-        if monitor is not None:
-            monitor.close()
-        group.stop_all()
+        group.shutdown(monitor.close if monitor is not None else None)
+        for sig, handler in previous_handlers.items():
+            signal.signal(sig, handler)
     return outcome
 
 

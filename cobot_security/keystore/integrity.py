@@ -18,6 +18,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,6 +84,18 @@ def hash_keystore_files(layout: KeystoreLayout, *, exclude_keys: bool = False) -
     return dict(sorted(entries.items()))
 
 
+def _entry_value(entry: os.DirEntry[str], *, exclude_keys: bool) -> str | None:
+    """The manifest value of one listed entry: digest, link target or ``special``; None for a
+    directory (walked by the caller) or an excluded ``key.pem``."""
+    if entry.is_symlink():
+        return LINK_PREFIX + os.readlink(entry.path)
+    if entry.is_dir(follow_symlinks=False):
+        return None
+    if entry.is_file(follow_symlinks=False):
+        return None if exclude_keys and entry.name == KEY else _sha256(entry.path)
+    return "special"
+
+
 def _hash_tree(directory: str, rel: str, entries: dict[str, str], *, exclude_keys: bool) -> None:
     """Add the files and links under ``directory`` (``rel`` from the root) to ``entries``.
 
@@ -96,15 +109,84 @@ def _hash_tree(directory: str, rel: str, entries: dict[str, str], *, exclude_key
             children = list(listing)
         for child in children:
             name = f"{here_rel}/{child.name}"
-            if child.is_symlink():
-                entries[name] = LINK_PREFIX + os.readlink(child.path)
+            value = _entry_value(child, exclude_keys=exclude_keys)
+            if value is not None:
+                entries[name] = value
             elif child.is_dir(follow_symlinks=False):
                 pending.append((child.path, name))
-            elif child.is_file(follow_symlinks=False):
-                if not (exclude_keys and child.name == KEY):
-                    entries[name] = _sha256(child.path)
-            else:
-                entries[name] = "special"
+
+
+def _real_dir(root: str, rel: str) -> str | None:
+    """``root/rel`` when each of its components is a directory and none a symlink, else None."""
+    here = root
+    for part in rel.split("/") if rel else ():
+        here = os.path.join(here, part)
+        if os.path.islink(here) or not os.path.isdir(here):
+            return None
+    return here
+
+
+def _path_value(root: str, rel: str) -> str | None:
+    """The manifest value of ``rel`` as it is now; None when absent, a directory, or below a symlink
+    (whose target is recorded by its own entry; nothing is read through it)."""
+    parent, _, name = rel.rpartition("/")
+    here = _real_dir(root, parent)
+    if here is None:
+        return None
+    path = os.path.join(here, name)
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        return LINK_PREFIX + os.readlink(path)
+    if stat.S_ISDIR(st.st_mode):
+        return None
+    return _sha256(path) if stat.S_ISREG(st.st_mode) else "special"
+
+
+def rehash_changed(layout: KeystoreLayout, signed: dict[str, str], files: set[str],
+                   directories: set[str]) -> dict[str, str]:
+    """``signed`` (the previous, verified manifest) with only what a change touched taken from the disk.
+
+    ``files`` are paths (from the root) written or linked; ``directories`` are enclave directories
+    switched in, whose direct entries are taken (nested enclaves below them are not).  Every other
+    entry keeps its signed digest, and nothing else is added: a file modified, removed or planted
+    outside the change stays modified, missing or unexpected after it, instead of being signed as
+    if it belonged (a change never launders a tampering it did not make).
+    """
+    root = str(layout.root)
+
+    def touched(rel: str) -> bool:
+        return rel in files or rel.rpartition("/")[0] in directories
+
+    result = {rel: value for rel, value in signed.items() if not touched(rel)}
+    for rel in files:
+        value = _path_value(root, rel)
+        if value is not None:
+            result[rel] = value
+    for rel in directories:
+        here = _real_dir(root, rel)
+        if here is None:
+            continue
+        with os.scandir(here) as listing:
+            for entry in listing:
+                value = _entry_value(entry, exclude_keys=False)
+                if value is not None:
+                    result[f"{rel}/{entry.name}"] = value
+    return dict(sorted(result.items()))
+
+
+def signed_files(layout: KeystoreLayout) -> dict[str, str] | None:
+    """The files of the keystore's current manifest once its signature verifies (None: absent, not
+    verifying, not the expected document, or a host keystore's)."""
+    try:
+        p7s = layout.integrity_p7s.read_bytes()
+        signed = smime.verify_smime(p7s, layout.permissions_ca_cert, at=_signed_time(p7s), source=layout.integrity_p7s)
+    except (OSError, KeystoreError):
+        return None
+    parsed = parse_integrity(signed)
+    return parsed[0] if parsed is not None and parsed[1] is None else None
 
 
 @dataclass(frozen=True)
@@ -133,14 +215,17 @@ def write_integrity_manifest(
     now: _dt.datetime,
     *,
     durable: bool = True,
+    files: dict[str, str] | None = None,
 ) -> None:
-    """Hash the keystore's public artifacts and write the manifest plus its signature atomically.
+    """Write the manifest of ``files`` (default: every public artifact hashed now) plus its
+    signature atomically.
 
     Call it while holding the keystore lock (or on a staged tree), after the last artifact write.
 
     :raises KeystoreError: the manifest cannot be written.
     """
-    signed = sign_integrity(hash_keystore_files(layout), permissions_ca_cert, permissions_ca_key, now)
+    files = hash_keystore_files(layout) if files is None else files
+    signed = sign_integrity(files, permissions_ca_cert, permissions_ca_key, now)
     write_signed_integrity(layout, signed, durable=durable)
 
 

@@ -98,6 +98,7 @@ def _link_enclave_crls(tx: KeystoreTransaction) -> None:
         link = directory / CRL
         if not os.path.lexists(link):
             os.symlink(enclave_crl_target(enclave_path_of(layout, directory)), link)
+            tx.note_changed(link)
 
 
 def _issue_crl(tx: KeystoreTransaction, entries: Sequence[RevokedEntry], policy: WorkcellPolicy) -> int:

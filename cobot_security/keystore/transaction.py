@@ -17,7 +17,10 @@ in this order, each step only after the previous one is durable:
 2. staged enclave directories are exchanged with the live ones, one ``renameat2`` each, and each
    replaced version is moved (not copied) into the history;
 3. the typed manifest is written once, the audit records are appended in one write, the signed
-   integrity manifest is re-computed once over the final tree;
+   integrity manifest is written once: the current one (its signature verified first) with only
+   the paths this change wrote, linked or switched in read again, so that a file tampered with
+   outside the change stays flagged (after an interruption, or over a manifest that is missing or
+   does not verify, the whole tree is hashed and that re-basing is audited);
 4. a last ``syncfs``, then the journal (``.cobot_security/transaction.json``, written durably
    before the first change) is removed.
 
@@ -63,6 +66,8 @@ from cobot_security.keystore.integrity import (
     compare_integrity,
     hash_keystore_files,
     parse_integrity,
+    rehash_changed,
+    signed_files,
     write_integrity_manifest,
     write_signed_integrity,
 )
@@ -136,6 +141,11 @@ class KeystoreTransaction:
         self._host_keystore = host_keystore
         self._adopted: SignedIntegrity | None = None
         self._staged_dirs: list[tuple[Path, Path]] = []
+        # What the integrity manifest re-reads at commit (paths from the root); the rest keeps its
+        # signed digest.  Everything after an interruption (what it left is not known).
+        self._rehash_files: set[str] = set()
+        self._rehash_dirs: set[str] = set()
+        self._rehash_all = False
         self.manifest = Manifest()
 
     # -- the parts a caller uses ---------------------------------------------------------------
@@ -219,7 +229,13 @@ class KeystoreTransaction:
         except OSError as exc:
             raise _wrap(exc, "write", path) from exc
         if self._covered(path) and not any(path.is_relative_to(s.directory) for s in self._staged):
-            self._files_changed = True
+            self.note_changed(path)
+
+    def note_changed(self, path: Path) -> None:
+        """Record that covered file ``path`` (under :attr:`layout`) was written, linked or removed in
+        this change, for the integrity manifest (:meth:`write_file` does it itself)."""
+        self._rehash_files.add(path.relative_to(self.layout.root).as_posix())
+        self._files_changed = True
 
     def _covered(self, path: Path) -> bool:
         """Whether ``path`` is under public/ or enclaves/ (what the integrity manifest covers)."""
@@ -353,6 +369,7 @@ class KeystoreTransaction:
                 self.begin_changes()
                 self._resync_manifest()
                 self.audit("recover", "/", repaired)
+                self._rehash_all = True
                 # A host keystore changes only by whole-tree exchanges: the live tree and its
                 # (authority-signed) manifest are both old or both new, nothing to re-sign.
                 self._files_changed = not self._host_keystore
@@ -401,6 +418,7 @@ class KeystoreTransaction:
     def _switch(self, entry: StagedEnclave) -> None:
         old = atomic.swap_into_place(entry.directory, entry.target, durable=False)
         entry.swapped = self._files_changed = True
+        self._rehash_dirs.add(entry.target.relative_to(self.layout.root).as_posix())
         if old is not None:
             adopt_nested(old, entry.target)
             if entry.archive and (old / CERT).is_file():
@@ -428,6 +446,9 @@ class KeystoreTransaction:
         if not (write_manifest or self._events or self._files_changed or self._journal):
             return
         try:
+            integrity = None
+            if self._files_changed and not self._host_keystore:
+                integrity = self._integrity_files()
             if write_manifest:
                 atomic.make_private_dir(layout.meta_dir)
                 atomic.write_bytes_atomic(layout.manifest, self.manifest.to_bytes(), 0o600, durable=False)
@@ -439,7 +460,8 @@ class KeystoreTransaction:
                     write_signed_integrity(layout, self._adopted, durable=False)
             elif self._files_changed:
                 ca = self.ca
-                write_integrity_manifest(layout, ca.permissions.cert, ca.permissions.key, self.now, durable=False)
+                write_integrity_manifest(layout, ca.permissions.cert, ca.permissions.key, self.now, durable=False,
+                                         files=integrity)
             atomic.sync_filesystem(layout.root)
             if self._staged_root is not None:
                 self._exchange_roots()
@@ -449,6 +471,20 @@ class KeystoreTransaction:
                 self._journal = False
         except OSError as exc:
             raise _wrap(exc, f"commit the keystore change ({self.operation})", layout.root) from exc
+
+    def _integrity_files(self) -> dict[str, str] | None:
+        """The files of the next integrity manifest: the current signed manifest with what this change
+        touched re-read, so that a file tampered with outside it stays flagged.  None (hash the whole
+        tree) after an interruption, or when the current manifest is missing or does not verify;
+        that re-basing is audited, as it signs whatever is on disk."""
+        if self._rehash_all:
+            return None
+        previous = signed_files(self.live)
+        if previous is None:
+            self._events.append(AuditEvent("integrity_rebased", "/", {
+                "reason": "the integrity manifest was missing or did not verify; signed over the tree as found"}))
+            return None
+        return rehash_changed(self.layout, previous, self._rehash_files, self._rehash_dirs)
 
     def _exchange_roots(self) -> None:
         staged, root = self._staged_root, self.live.root

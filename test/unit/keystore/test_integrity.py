@@ -11,10 +11,13 @@ from pathlib import Path
 import pytest
 from planted import directory_chain
 
+from cobot_security.keystore.audit import read_audit_log
 from cobot_security.keystore.integrity import (
     check_integrity,
 )
 from cobot_security.keystore.layout import KeystoreLayout
+from cobot_security.keystore.revocation import revoke_enclave
+from cobot_security.keystore.rotation import RotationItem, rotate_enclaves
 from cobot_security.keystore.store import Keystore, init_keystore
 from cobot_security.policy.model import NodeGrants, WorkcellPolicy
 
@@ -140,3 +143,45 @@ def test_single_ca_keystore(tmp_path: Path, policy: WorkcellPolicy, fixed_now: d
     assert files["public/identity_ca.cert.pem"] == "link:ca.cert.pem"
     (layout.public_dir / "identity_ca.cert.pem").unlink()
     assert check_integrity(layout).missing == ("public/identity_ca.cert.pem",)
+
+
+def _rotate(layout: KeystoreLayout, policy: WorkcellPolicy, path: str, now: dt.datetime) -> None:
+    rotate_enclaves(Keystore.open(layout.root), policy, [RotationItem(path, "requested", None, None)], now)
+
+
+def test_a_change_never_signs_a_tampering_it_did_not_make(layout: KeystoreLayout, policy: WorkcellPolicy,
+                                                         fixed_now: dt.datetime) -> None:
+    permissions = layout.enclave_dir("/gripper") / "permissions.xml"
+    permissions.write_bytes(permissions.read_bytes().replace(b"DENY", b"ALLOW"))
+    (layout.enclave_dir("/cell/arm_driver") / "cert.pem").chmod(0o644)  # a mode is not content: untouched
+    (layout.public_dir / "rogue_ca.cert.pem").write_bytes(b"x")
+    (layout.enclaves_dir / "governance.xml").unlink()
+    later = fixed_now + dt.timedelta(days=1)
+
+    # Each kind of change re-signs the manifest; none of them adopts what someone else did.
+    _rotate(layout, policy, "/cell/arm_driver", later)
+    revoke_enclave(Keystore.open(layout.root), "/cell/arm_driver", "key_compromise", later, policy)
+    Keystore.open(layout.root).create_enclave(policy.enclave("/cell/arm_driver"), policy, later, force=True)
+    result = check_integrity(layout)
+    assert result.signature_ok
+    assert (result.modified, result.missing, result.unexpected) == (
+        ("enclaves/gripper/permissions.xml",), ("enclaves/governance.xml",), ("public/rogue_ca.cert.pem",))
+
+    # Re-issuing the tampered enclave replaces its files: that part is repaired, the rest still shows.
+    _rotate(layout, policy, "/gripper", later)
+    result = check_integrity(layout)
+    assert (result.modified, result.missing, result.unexpected) == (
+        (), ("enclaves/governance.xml",), ("public/rogue_ca.cert.pem",))
+
+
+def test_a_change_over_a_missing_manifest_signs_the_tree_and_audits_it(layout: KeystoreLayout,
+                                                                      policy: WorkcellPolicy,
+                                                                      fixed_now: dt.datetime) -> None:
+    layout.integrity_p7s.unlink()
+    _rotate(layout, policy, "/gripper", fixed_now + dt.timedelta(days=1))
+    assert check_integrity(layout).ok
+    rebased = [r for r in read_audit_log(layout) if r.event == "integrity_rebased"]
+    assert len(rebased) == 1 and "did not verify" in rebased[0].details["reason"]
+
+    _rotate(layout, policy, "/gripper", fixed_now + dt.timedelta(days=2))  # verified again: not re-based
+    assert len([r for r in read_audit_log(layout) if r.event == "integrity_rebased"]) == 1

@@ -39,9 +39,10 @@ def manifest_writes(monkeypatch: pytest.MonkeyPatch) -> list[dt.datetime]:
     real = transaction_module.write_integrity_manifest
     calls: list[dt.datetime] = []
 
-    def counting(layout: object, cert: object, key: object, now: dt.datetime, *, durable: bool = True) -> None:
+    def counting(layout: object, cert: object, key: object, now: dt.datetime, *, durable: bool = True,
+                 files: dict[str, str] | None = None) -> None:
         calls.append(now)
-        real(layout, cert, key, now, durable=durable)  # type: ignore[arg-type]
+        real(layout, cert, key, now, durable=durable, files=files)  # type: ignore[arg-type]
 
     monkeypatch.setattr(transaction_module, "write_integrity_manifest", counting)
     return calls

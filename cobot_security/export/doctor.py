@@ -7,8 +7,7 @@ the overall level is ERROR or STALE or no report came within :data:`SERVICE_TIME
 
 from __future__ import annotations
 
-import json
-
+from cobot_security.json_input import parse_json
 from cobot_security.posture.evaluate import PostureReport
 from cobot_security.posture.report import report_from_dict
 from cobot_security.status import Level
@@ -34,8 +33,8 @@ def parse_report_message(message: str) -> PostureReport:
     :raises InputError: when the JSON is not a posture report.
     """
     try:
-        data = json.loads(message)
-    except (ValueError, RecursionError):
+        data = parse_json(message)
+    except ValueError:
         data = None
     if not isinstance(data, dict):
         return report_from_dict({})  # raises the InputError naming what was expected

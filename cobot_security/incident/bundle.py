@@ -32,6 +32,7 @@ from cobot_security import atomic
 from cobot_security.clock import iso_utc
 from cobot_security.errors import CobotSecurityError, InputError, KeystoreError
 from cobot_security.incident.incidents import INCIDENT_FILE, IncidentStore
+from cobot_security.json_input import parse_json
 from cobot_security.keystore import smime
 from cobot_security.keystore.audit import GENESIS_PREV
 from cobot_security.keystore.layout import KeystoreLayout
@@ -86,9 +87,9 @@ def _audit_members(layout: KeystoreLayout, start: _dt.datetime, end: _dt.datetim
     excerpt = []
     for line in complete.splitlines():
         try:
-            record = json.loads(line)
+            record = parse_json(line)
             when = _dt.datetime.fromisoformat(str(record["time"]))
-        except (ValueError, KeyError, TypeError, RecursionError):
+        except (ValueError, KeyError, TypeError):
             continue
         if start <= when <= end:
             excerpt.append(record)
@@ -193,8 +194,8 @@ def _check_chain(log: bytes) -> str:
     prev = GENESIS_PREV
     for number, line in enumerate(log.splitlines(), start=1):
         try:
-            record = json.loads(line)
-        except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than Python recurses
+            record = parse_json(line)
+        except ValueError:
             return f"line {number} is not JSON"
         if not isinstance(record, dict) or record.get("seq") != number or record.get("prev") != prev:
             return f"line {number} breaks the hash chain (seq/prev)"
@@ -217,11 +218,11 @@ def verify_bundle(path: Path, layout: KeystoreLayout | None) -> BundleVerificati
     if raw is None:
         return BundleVerification(False, first_bad=MANIFEST, problem="no manifest")
     try:
-        doc = json.loads(raw)
+        doc = parse_json(raw)
         listed = dict(doc["members"])
         kind = str(doc["signature"])
         created = _dt.datetime.fromisoformat(str(doc["created"]))
-    except (ValueError, KeyError, TypeError, RecursionError):
+    except (ValueError, KeyError, TypeError):
         return BundleVerification(False, first_bad=MANIFEST, problem="manifest is not the expected JSON")
     problem = _check_signature(members, raw, kind, created, layout)
     if problem:
@@ -238,11 +239,11 @@ def verify_bundle(path: Path, layout: KeystoreLayout | None) -> BundleVerificati
         chain = _check_chain(members["audit/audit.log"])
         if chain:
             return BundleVerification(False, kind, "audit/audit.log", chain)
-        lines = {json.loads(line)["seq"]: json.loads(line) for line in members["audit/audit.log"].splitlines()}
+        lines = {parse_json(line)["seq"]: parse_json(line) for line in members["audit/audit.log"].splitlines()}
         try:
-            excerpt = json.loads(members.get("audit/excerpt.json", b'{"records": []}'))
+            excerpt = parse_json(members.get("audit/excerpt.json", b'{"records": []}'))
             records = list(excerpt["records"])
-        except (ValueError, KeyError, TypeError, RecursionError):
+        except (ValueError, KeyError, TypeError):
             return BundleVerification(False, kind, "audit/excerpt.json", "not the expected JSON")
         for record in records:
             if not isinstance(record, dict):

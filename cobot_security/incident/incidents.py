@@ -21,6 +21,7 @@ from pathlib import Path
 from cobot_security import atomic
 from cobot_security.clock import iso_utc
 from cobot_security.errors import InputError, KeystoreError
+from cobot_security.json_input import parse_json
 
 __all__ = ["INCIDENT_FILE", "Incident", "IncidentStore", "TimelineEntry", "close_incident",
            "new_incident_id"]
@@ -149,8 +150,8 @@ class IncidentStore:
 
     def _read(self, path: Path) -> Incident:
         try:
-            return Incident.from_json(json.loads(path.read_bytes()))
-        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+            return Incident.from_json(parse_json(path.read_bytes()))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise KeystoreError(path, f"expected an incident record: {type(exc).__name__}: {exc}") from None
 
     def _write(self, incident: Incident) -> None:

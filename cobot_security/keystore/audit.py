@@ -36,6 +36,7 @@ from pathlib import Path
 from cobot_security import atomic
 from cobot_security.clock import iso_utc
 from cobot_security.errors import InputError, KeystoreError
+from cobot_security.json_input import parse_json
 from cobot_security.keystore.layout import KeystoreLayout
 
 #: Events the project writes (others following the same lower_snake pattern are accepted).
@@ -224,7 +225,7 @@ def append_audit(layout: KeystoreLayout, events: Sequence[AuditEvent], now: _dt.
 def _parse(line: bytes) -> dict[str, object] | str:
     """The record's fields, or a description of why the line is not a record."""
     try:
-        obj = json.loads(line)
+        obj = parse_json(line)
     except ValueError:
         return "not valid JSON"
     if not isinstance(obj, dict):
@@ -306,7 +307,7 @@ def _verify_head(layout: KeystoreLayout, key: bytes, lines: list[bytes]) -> Audi
     except OSError as exc:
         raise KeystoreError(layout.audit_head, f"cannot read the audit head: {exc.strerror or exc}") from None
     try:
-        head = json.loads(raw)
+        head = parse_json(raw)
     except ValueError:
         head = None
     if not isinstance(head, dict) or set(head) != {"seq", "last", "mac"} or not isinstance(head["seq"], int):

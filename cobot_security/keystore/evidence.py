@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from cobot_security import atomic
 from cobot_security.clock import iso_utc
 from cobot_security.errors import KeystoreError
+from cobot_security.json_input import parse_json
 from cobot_security.keystore.layout import KeystoreLayout
 
 EVIDENCE_VERSION = 2
@@ -56,7 +57,7 @@ def read_verify_results(layout: KeystoreLayout) -> dict[str, VerifyRecord]:
     if not path.exists():
         return {}
     try:
-        document = json.loads(path.read_bytes())
+        document = parse_json(path.read_bytes())
         if document.get("version") == 1:
             return {V1_MIDDLEWARE: _entry(document, V1_MIDDLEWARE)}
         return {str(name): _entry(entry, str(name)) for name, entry in document["middlewares"].items()}

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from cobot_security.clock import iso_utc
 from cobot_security.errors import KeystoreError
+from cobot_security.json_input import parse_json
 from cobot_security.keystore.files import read_keystore_file
 from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.names import NameContext, validate_host_name
@@ -50,7 +51,7 @@ def read_host_state(layout: KeystoreLayout) -> HostState | None:
     if not os.path.lexists(path):
         return None
     try:
-        document = json.loads(read_keystore_file(layout, path))
+        document = parse_json(read_keystore_file(layout, path))
         host = validate_host_name(str(document["host"]), NameContext(file=str(path), field="host"))
         request = document.get("request") or {}
         installed = document.get("installed")

@@ -24,6 +24,7 @@ from pathlib import Path
 from cobot_security import atomic
 from cobot_security.clock import iso_utc
 from cobot_security.errors import KeystoreError
+from cobot_security.json_input import parse_json
 from cobot_security.keystore.enclaves import write_layout_links
 from cobot_security.keystore.files import read_keystore_file
 from cobot_security.keystore.layout import (
@@ -100,7 +101,7 @@ def read_view(layout: KeystoreLayout, host: str) -> HostView:
     if not os.path.lexists(path):
         return HostView(host)
     try:
-        document = json.loads(read_keystore_file(layout, path))
+        document = parse_json(read_keystore_file(layout, path))
         entries = document["enclaves"]
         enclaves = {str(p): record_from_json(str(p), e) for p, e in entries.items()}
         previous = {str(p): str(e["previous_serial"]) for p, e in entries.items() if "previous_serial" in e}

@@ -27,6 +27,7 @@ from cryptography import x509
 from cobot_security import atomic
 from cobot_security.clock import iso_utc
 from cobot_security.errors import KeystoreError
+from cobot_security.json_input import parse_json
 from cobot_security.keystore import smime
 from cobot_security.keystore.layout import KEY, KeystoreLayout
 from cobot_security.keystore.pki import PrivateKey
@@ -248,7 +249,7 @@ def write_signed_integrity(layout: KeystoreLayout, signed: SignedIntegrity, *, d
 def _signed_time(p7s: bytes) -> _dt.datetime | None:
     """The manifest's ``created`` read WITHOUT trust: only used as the time to verify the CA at."""
     try:
-        created = json.loads(smime.extract_smime_content(p7s)).get("created")
+        created = parse_json(smime.extract_smime_content(p7s)).get("created")
         value = _dt.datetime.fromisoformat(created)
     except (KeystoreError, ValueError, TypeError, AttributeError):
         return None
@@ -258,7 +259,7 @@ def _signed_time(p7s: bytes) -> _dt.datetime | None:
 def parse_integrity(signed: bytes) -> tuple[dict[str, str], str | None] | None:
     """(files, host) of a signed manifest's text, or None when it is not the expected JSON."""
     try:
-        document = json.loads(signed)
+        document = parse_json(signed)
     except ValueError:
         return None
     files = document.get("files") if isinstance(document, dict) else None
@@ -305,10 +306,10 @@ def check_integrity(layout: KeystoreLayout, *, at: _dt.datetime | None = None) -
         return IntegrityResult(True, problem="signed manifest is not the expected JSON document")
     expected, host = parsed
     try:
-        shown = json.loads(json_path.read_bytes())
+        shown = parse_json(json_path.read_bytes())
     except (OSError, ValueError):
         shown = None
-    if shown != json.loads(signed):
+    if shown != parse_json(signed):
         # The readable copy was edited (or removed): it no longer matches what the CA signed.
         return IntegrityResult(False, problem=f"{json_path.relative_to(layout.root)} does not match its signature",
                                host=host)

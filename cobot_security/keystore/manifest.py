@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 
 from cobot_security.clock import iso_utc
 from cobot_security.errors import KeystoreError
+from cobot_security.json_input import parse_json
 from cobot_security.keystore.layout import PERMISSIONS_XML, KeystoreLayout
 from cobot_security.policy.model import Enclave, WorkcellPolicy
 from cobot_security.policy.permissions import document_grant_digest, grant_digest
@@ -110,7 +111,7 @@ def parse_manifest(data: bytes, layout: KeystoreLayout) -> Manifest:
     """
     source = layout.manifest
     try:
-        document = json.loads(data)
+        document = parse_json(data)
     except ValueError:
         raise KeystoreError(source, "expected JSON (our manifest)") from None
     if not isinstance(document, dict):

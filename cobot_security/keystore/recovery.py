@@ -17,7 +17,6 @@ refused with an error naming it: recovery never follows a link or moves a strang
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import stat
@@ -25,6 +24,7 @@ from pathlib import Path
 
 from cobot_security.atomic import STAGING_MARK, TMP_MARK
 from cobot_security.errors import KeystoreError
+from cobot_security.json_input import parse_json
 from cobot_security.keystore.files import keystore_owner
 from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.tree import walk_tree
@@ -123,7 +123,7 @@ def recover_interrupted(layout: KeystoreLayout) -> dict[str, str] | None:
         return None
     _checked(layout.journal, keystore_owner(layout))
     try:
-        journal = json.loads(layout.journal.read_bytes())
+        journal = parse_json(layout.journal.read_bytes())
     except (OSError, ValueError):
         journal = {}
     if not isinstance(journal, dict):

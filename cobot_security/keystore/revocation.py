@@ -21,6 +21,7 @@ from cryptography import x509
 
 from cobot_security.clock import iso_utc
 from cobot_security.errors import KeystoreError
+from cobot_security.json_input import parse_json
 from cobot_security.keystore import pki
 from cobot_security.keystore.crl import (
     CRL_BACKDATE,
@@ -63,7 +64,7 @@ def read_revoked(layout: KeystoreLayout) -> list[RevokedEntry]:
     if not os.path.lexists(path):
         return []
     try:
-        document = json.loads(read_keystore_file(layout, path))
+        document = parse_json(read_keystore_file(layout, path))
     except ValueError:
         raise KeystoreError(path, "expected readable JSON (our revocation record)") from None
     try:

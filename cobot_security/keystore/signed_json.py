@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from cobot_security.clock import iso_utc
 from cobot_security.errors import InputError
+from cobot_security.json_input import parse_json
 from cobot_security.keystore import pki
 
 ENVELOPE_FORMAT = "cobot_security.signed/1"
@@ -97,8 +98,8 @@ def load_json_object(data: bytes, source: str | Path, what: str, limit: int = MA
     if len(data) > limit:
         raise InputError(source, None, f"{what} of at most {limit} bytes", f"{len(data)} bytes")
     try:
-        document = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        document = parse_json(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
         raise InputError(source, None, f"{what} (JSON)", "unreadable JSON") from None
     if not isinstance(document, dict):
         raise InputError(source, None, f"{what} (a JSON object)", _kind(document))

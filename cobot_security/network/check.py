@@ -22,6 +22,7 @@ from cobot_security.checks import NETWORK_RULESET
 from cobot_security.clock import iso_utc
 from cobot_security.errors import CobotSecurityError, InputError
 from cobot_security.input_file import read_input_text
+from cobot_security.json_input import parse_json
 from cobot_security.network.model import NetworkPolicy
 from cobot_security.network.render import (
     CHAIN_NAME,
@@ -78,12 +79,10 @@ class RulesetAnalysis:
 def _parse(ruleset_json: Mapping[str, Any] | str, source: str) -> list[Mapping[str, Any]]:
     if isinstance(ruleset_json, str):
         try:
-            data = json.loads(ruleset_json)
+            data = parse_json(ruleset_json)
         except json.JSONDecodeError as exc:
             raise InputError(source, None, "the JSON of `nft -j list ruleset`", f"invalid JSON ({exc.msg})",
                              exc.lineno) from None
-        except RecursionError:  # JSON nested deeper than Python's decoder recurses
-            raise InputError(source, None, "the JSON of `nft -j list ruleset`", "JSON nested too deeply") from None
     else:
         data = ruleset_json
     items = data.get("nftables") if isinstance(data, Mapping) else None
@@ -295,11 +294,11 @@ def read_network_check(path: Path) -> NetworkCheckRecord:
     :raises InputError: when the file is missing, unreadable or not such a record.
     """
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = parse_json(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise InputError(path, None, "a network check record (run `cobot-security network check`)",
                          exc.strerror or type(exc).__name__) from None
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(path, None, "a JSON network check record", str(exc)) from None
     try:
         if data["version"] != RECORD_VERSION:

@@ -18,6 +18,7 @@ from pathlib import Path
 from cobot_security import atomic
 from cobot_security.clock import iso_utc
 from cobot_security.errors import InputError, KeystoreError
+from cobot_security.json_input import parse_json
 from cobot_security.status import Finding, finding_from_json, finding_to_json
 
 __all__ = [
@@ -104,10 +105,10 @@ def read_scan_record(path: Path, default_kind: str = "", time_key: str = "scanne
     """
     source = str(path)
     try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
+        document = parse_json(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise InputError(source, None, "a readable result file", exc.strerror or type(exc).__name__) from None
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(source, None, "a JSON result record", type(exc).__name__) from None
     if not isinstance(document, dict):
         raise InputError(source, None, "a JSON object", type(document).__name__)

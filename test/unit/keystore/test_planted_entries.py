@@ -16,6 +16,7 @@ from cobot_security.health.certificate_probes import probe_certificates
 from cobot_security.health.key_file_probes import probe_key_modes
 from cobot_security.keystore.audit import verify_audit_log
 from cobot_security.keystore.integrity import check_integrity
+from cobot_security.keystore.revocation import revoke_enclave
 from cobot_security.keystore.rollback import rollback_enclave
 from cobot_security.keystore.rotation import RotationItem, plan_rotation, rotate_enclaves
 from cobot_security.keystore.store import Keystore, init_keystore
@@ -182,3 +183,23 @@ def test_a_planted_chain_deeper_than_the_recursion_limit_is_walked_everywhere(
         assert check_integrity(layout).ok  # directories alone are not entries of the manifest
         _rotate(keystore, policy, "/gripper", fixed_now)  # a transaction: leftover scan, commit
         assert check_integrity(layout).ok
+
+
+@pytest.mark.parametrize("name", ["manifest.json", "revoked.json", "transaction.json", "integrity.json"])
+def test_json_nested_deeper_than_the_recursion_limit_is_a_keystore_error(
+        cell: tuple[Keystore, WorkcellPolicy], fixed_now: dt.datetime, name: str) -> None:
+    keystore, policy = cell
+    layout = keystore.layout
+    later = fixed_now + dt.timedelta(days=1)
+    target = layout.revoked if name == "revoked.json" else layout.meta_dir / name
+    target.write_text("[" * 200_000 + "]" * 200_000)  # json.loads recursed once per level
+    if name == "integrity.json":  # the readable copy: the check says it no longer matches its signature
+        assert "does not match its signature" in str(check_integrity(layout).problem)
+        return
+    try:
+        if name == "revoked.json":
+            revoke_enclave(keystore, "/gripper", "key_compromise", later, policy)
+        else:
+            rotate_enclaves(keystore, policy, [RotationItem("/gripper", "requested", None, None)], later)
+    except KeystoreError as exc:  # a one-line error naming the file (else the change went through)
+        assert name in str(exc), exc

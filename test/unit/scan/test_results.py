@@ -55,7 +55,7 @@ def test_scan_kind_is_matched_whole(tmp_path: Path) -> None:
 
 def test_deeply_nested_record_is_an_input_error(tmp_path: Path) -> None:
     (tmp_path / "services-x.json").write_text("[" * 100_000 + "]" * 100_000)
-    with pytest.raises(InputError, match="services-x.json: expected a JSON result record, got RecursionError"):
+    with pytest.raises(InputError, match="services-x.json: expected a JSON result record, got JSONDecodeError"):
         read_scan_record(tmp_path / "services-x.json")
 
 

@@ -19,7 +19,6 @@ import errno
 import fcntl
 import os
 import secrets
-import shutil
 import stat
 import time
 from collections.abc import Callable, Iterator
@@ -27,6 +26,7 @@ from pathlib import Path
 from types import TracebackType
 
 from cobot_security.errors import KeystoreError, LockError
+from cobot_security.tree import remove_tree
 
 #: The names of our temporary entries: ``.<final name><mark><random hex>`` (recovery removes them).
 STAGING_MARK = ".staging-"
@@ -139,7 +139,7 @@ def staged_dir(parent: Path, final_name: str, mode: int = 0o700) -> Iterator[Pat
     try:
         yield staged
     except BaseException:
-        shutil.rmtree(staged, ignore_errors=True)
+        remove_tree(staged, ignore_errors=True)
         raise
 
 

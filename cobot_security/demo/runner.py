@@ -40,6 +40,7 @@ from cobot_security.policy.model import ZENOH, WorkcellPolicy
 from cobot_security.posture.catalog import load_controls
 from cobot_security.posture.view import PostureView
 from cobot_security.resources import shipped_file
+from cobot_security.tree import remove_tree
 
 NODE_MODULES = {
     "health_reporter": "cobot_security.nodes.health_reporter",
@@ -151,7 +152,7 @@ def _scenario_keystore(config: DemoConfig) -> Path:
     """A copy of the proven keystore that the scenario may rotate, revoke and tamper with."""
     target = config.work_dir / "scenario-keystore"
     if target.exists():
-        shutil.rmtree(target)
+        remove_tree(target)
     shutil.copytree(config.keystore, target, symlinks=True)
     return target
 

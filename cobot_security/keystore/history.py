@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-import shutil
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +34,7 @@ from cobot_security.keystore.layout import (
     PERMISSIONS_XML,
     KeystoreLayout,
 )
+from cobot_security.tree import remove_tree
 
 #: Versions kept per enclave unless the caller asks otherwise.
 DEFAULT_RETENTION = 5
@@ -139,7 +139,7 @@ def prune_history(layout: KeystoreLayout, path: str, retention: int = DEFAULT_RE
         return []
     removed = [base / name for name in _version_names(base)[retention:]]
     for old in removed:
-        shutil.rmtree(old)
+        remove_tree(old)
     return removed
 
 

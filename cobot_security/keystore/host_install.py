@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +37,7 @@ from cobot_security.keystore.manifest import Manifest
 from cobot_security.keystore.signed_json import open_document
 from cobot_security.keystore.store import Keystore
 from cobot_security.keystore.transaction import ENCLAVE_DIR_MODE, NAMESPACE_DIR_MODE, KeystoreTransaction
+from cobot_security.tree import remove_tree
 
 
 @dataclass(frozen=True)
@@ -238,7 +238,7 @@ def install_package(keystore: Keystore, data: bytes, pinned: x509.Certificate, p
         changed |= _place_keys(tx, package, source)
         _check_pinned(tx.layout, pinned)
         for enclave in removed:  # keys of enclaves no longer on this host leave it entirely
-            shutil.rmtree(enclave_history_dir(tx.layout, enclave), ignore_errors=True)
+            remove_tree(enclave_history_dir(tx.layout, enclave), ignore_errors=True)
         tx.write_file(tx.layout.host_file, HostState(this_host, installed=package.created).to_bytes(), 0o600)
         tx.replace_manifest(Manifest(created=package.created, policy=package.policy, enclaves=package.records))
         tx.audit("host_install", "/", {"host": this_host, "kind": package.kind, "created": iso_utc(package.created),

@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -40,6 +39,7 @@ from cobot_security.keystore.layout import (
     KeystoreLayout,
 )
 from cobot_security.keystore.manifest import EnclaveRecord, record_from_json
+from cobot_security.tree import remove_tree
 
 VIEW_FILE = "host.json"
 VIEW_VERSION = 1
@@ -162,7 +162,7 @@ def remove_enclave(view: KeystoreLayout, path: str) -> None:
     """Remove enclave ``path`` from the view, and the namespace directories it leaves empty."""
     directory = view.enclave_dir(path)
     if directory.is_dir() and not directory.is_symlink():
-        shutil.rmtree(directory)
+        remove_tree(directory)
     parent = directory.parent
     while parent != view.enclaves_dir and parent.is_dir() and not any(parent.iterdir()):
         parent.rmdir()

@@ -18,7 +18,6 @@ refused with an error naming it: recovery never follows a link or moves a strang
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from cobot_security.errors import KeystoreError
 from cobot_security.json_input import parse_json
 from cobot_security.keystore.files import keystore_owner
 from cobot_security.keystore.layout import KeystoreLayout
-from cobot_security.tree import walk_tree
+from cobot_security.tree import remove_tree, walk_tree
 
 
 def _refuse(path: Path, what: str) -> KeystoreError:
@@ -79,7 +78,7 @@ def _remove_leftover(layout: KeystoreLayout, path: Path, owner: int) -> None:
         live = path.parent / path.name[1:].split(STAGING_MARK, 1)[0]
         if os.path.isdir(live) and not os.path.islink(live):
             adopt_nested(path, live)
-    shutil.rmtree(path)
+    remove_tree(path)
 
 
 def clean_leftovers(layout: KeystoreLayout) -> list[Path]:
@@ -103,7 +102,7 @@ def clean_leftovers(layout: KeystoreLayout) -> list[Path]:
         for sibling in layout.root.parent.iterdir():
             if sibling.name.startswith(prefix):
                 _checked(sibling, owner)
-                shutil.rmtree(sibling)
+                remove_tree(sibling)
                 removed.append(sibling)
     except OSError as exc:
         raise KeystoreError(exc.filename or layout.root, f"cannot clean up an interrupted change: "

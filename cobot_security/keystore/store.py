@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import os
-import shutil
 from pathlib import Path
 
 from cobot_security import atomic
@@ -57,6 +56,7 @@ from cobot_security.keystore.transaction import (
 )
 from cobot_security.policy.governance import compile_governance
 from cobot_security.policy.model import Enclave, WorkcellPolicy
+from cobot_security.tree import remove_tree
 
 IDENTITY_CA_NAME = "cobot_security identity CA"
 PERMISSIONS_CA_NAME = "cobot_security permissions CA"
@@ -194,7 +194,7 @@ def init_keystore(
             if populated:
                 os.rename(old, _backup_name(root, now))
             else:
-                shutil.rmtree(old)
+                remove_tree(old)
     except OSError as exc:
         raise KeystoreError(exc.filename or root, f"cannot create the keystore: {exc.strerror or exc}") from exc
     return Keystore.open(root, passphrase, lock_timeout_s=lock_timeout_s)

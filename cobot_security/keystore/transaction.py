@@ -74,7 +74,7 @@ from cobot_security.keystore.integrity import (
 from cobot_security.keystore.layout import CERT, KeystoreLayout
 from cobot_security.keystore.manifest import EnclaveRecord, Manifest, read_manifest
 from cobot_security.keystore.recovery import adopt_nested, recover_interrupted
-from cobot_security.tree import walk_tree
+from cobot_security.tree import remove_tree, walk_tree
 
 #: Mode of an enclave directory (it holds key.pem) and of our staging directories.
 ENCLAVE_DIR_MODE = 0o700
@@ -213,7 +213,7 @@ class KeystoreTransaction:
     def discard(self, entry: StagedEnclave) -> None:
         """Drop a staged enclave that will not be switched in (its build failed)."""
         self._staged.remove(entry)
-        shutil.rmtree(entry.directory, ignore_errors=True)
+        remove_tree(entry.directory, ignore_errors=True)
 
     def write_file(self, path: Path, data: bytes, mode: int) -> None:
         """Replace one file atomically (made durable at commit).
@@ -257,7 +257,7 @@ class KeystoreTransaction:
             else:
                 os.mkdir(staged, 0o700)
         except OSError as exc:
-            shutil.rmtree(staged, ignore_errors=True)
+            remove_tree(staged, ignore_errors=True)
             raise _wrap(exc, "stage", target) from exc
         self._staged_dirs.append((staged, target))
         return staged
@@ -311,7 +311,7 @@ class KeystoreTransaction:
                 staged, target = self._staged_dirs.pop(0)
                 old = atomic.swap_into_place(staged, target, durable=False)
                 if old is not None:
-                    shutil.rmtree(old)
+                    remove_tree(old)
         except OSError as exc:
             raise _wrap(exc, "make the staged changes durable", self.layout.root) from exc
         done: list[StagedEnclave] = []
@@ -345,7 +345,7 @@ class KeystoreTransaction:
         try:
             _clone_tree(root, staged, copy={self.live.audit_log, self.live.audit_head}, skip={self.live.journal})
         except OSError as exc:
-            shutil.rmtree(staged, ignore_errors=True)
+            remove_tree(staged, ignore_errors=True)
             raise _wrap(exc, "stage the keystore", staged) from exc
         self._staged_root = staged
         self._files_changed = True
@@ -398,10 +398,10 @@ class KeystoreTransaction:
                 for entry in [s for s in self._staged if not s.swapped]:
                     self.discard(entry)
                 for staged, _target in self._staged_dirs:
-                    shutil.rmtree(staged, ignore_errors=True)
+                    remove_tree(staged, ignore_errors=True)
                 self._staged_dirs = []
                 if self._staged_root is not None:
-                    shutil.rmtree(self._staged_root, ignore_errors=True)
+                    remove_tree(self._staged_root, ignore_errors=True)
                     self._staged_root = None
                     if self._host_keystore:
                         self._files_changed = False  # the live tree was never touched
@@ -425,7 +425,7 @@ class KeystoreTransaction:
                 entry.archived = archive_tree(self.layout, entry.path, old, self.now)
                 prune_history(self.layout, entry.path, self.retention)
             else:
-                shutil.rmtree(old)
+                remove_tree(old)
         if entry.record is not None:
             self.set_record(entry.path, entry.record)
         self._events.extend(entry.events)
@@ -495,7 +495,7 @@ class KeystoreTransaction:
         atomic.fsync_dir(root.parent)
         self._staged_root = None
         # The old keystore (with its journal) is now at ``staged``.
-        shutil.rmtree(staged)
+        remove_tree(staged)
         self._journal = False
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from cobot_security.keystore.store import Keystore
 from cobot_security.policy.keyexpr import compute_policy_zenoh_grants
 from cobot_security.policy.model import WorkcellPolicy
 from cobot_security.policy.zenoh_acl import render_access_control
+from cobot_security.tree import remove_tree
 
 ZENOH_DIR = "zenoh"
 ROUTER_CONFIG = "router.json5"
@@ -162,7 +162,7 @@ def render_zenoh(keystore: Keystore, policy: WorkcellPolicy, out_dir: Path, now:
                                                                              connect)), 0o644)
                 old = atomic.swap_into_place(staging, final.root)
             if old is not None:
-                shutil.rmtree(old)
+                remove_tree(old)
             tx.audit("issue", "zenoh_router", {"serial": serial, "purpose": "zenoh router TLS"})
     except OSError as exc:
         raise KeystoreError(exc.filename or final.root, f"cannot write the Zenoh configuration: "

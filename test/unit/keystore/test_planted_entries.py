@@ -203,3 +203,29 @@ def test_json_nested_deeper_than_the_recursion_limit_is_a_keystore_error(
             rotate_enclaves(keystore, policy, [RotationItem("/gripper", "requested", None, None)], later)
     except KeystoreError as exc:  # a one-line error naming the file (else the change went through)
         assert name in str(exc), exc
+
+
+def test_a_planted_chain_in_a_replaced_enclave_is_archived_and_pruned_without_recursion(
+        cell: tuple[Keystore, WorkcellPolicy], fixed_now: dt.datetime, tmp_path: Path) -> None:
+    keystore, policy = cell
+    layout = keystore.layout
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "precious").write_text("x")
+    deep = str(layout.enclave_dir("/gripper") / ".d")
+    os.mkdir(deep)
+    for level in range(1500):  # deeper than the recursion limit; a link out of the keystore on the way
+        deep += "/d"
+        os.mkdir(deep)
+        if level == 700:
+            os.symlink(outside, deep + "/out")
+    # The first rotation moves the old version (chain and all) into the history; with a retention of
+    # one, the second deletes it: shutil.rmtree recursed once per level and every later rotation of
+    # the enclave ended in a RecursionError after switching it in.
+    for day in (1, 2):
+        rotate_enclaves(keystore, policy, [RotationItem("/gripper", "requested", None, None)],
+                        fixed_now + dt.timedelta(days=day), retention=1)
+    versions = os.listdir(layout.history_dir / "~gripper")
+    assert len(versions) == 1 and not os.path.lexists(layout.history_dir / "~gripper" / versions[0] / ".d")
+    assert (outside / "precious").read_text() == "x"  # the link was removed, never followed
+    assert check_integrity(layout).ok

@@ -403,8 +403,13 @@ class KeystoreTransaction:
                 if self._staged_root is not None:
                     remove_tree(self._staged_root, ignore_errors=True)
                     self._staged_root = None
-                    if self._host_keystore:
-                        self._files_changed = False  # the live tree was never touched
+                    # The live tree was never touched: nothing of it to re-read or re-sign (unless a
+                    # recovery at the start asked for it), and CA keys loaded from the staged tree
+                    # (a renewal's) went with it.
+                    self._rehash_files.clear()
+                    self._rehash_dirs.clear()
+                    self._files_changed = self._rehash_all and not self._host_keystore
+                    self._ca = None
             self._commit()
         finally:
             for lock in reversed(self._extra_locks):

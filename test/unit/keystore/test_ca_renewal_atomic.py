@@ -171,3 +171,33 @@ def test_rotation_during_a_permissions_renewal_is_serialised(
     events = [r.event for r in read_audit_log(keystore.layout)]
     assert events.count("ca_renew") == 1 and events.count("rotate") == 2 * len(PATHS)
     assert verify_audit_log(keystore.layout).ok and check_integrity(keystore.layout, at=now).ok
+
+
+def test_a_renewal_failing_inside_leaves_the_integrity_manifest_as_it_was(
+        cell: tuple[Keystore, WorkcellPolicy], fixed_now: dt.datetime, monkeypatch: pytest.MonkeyPatch) -> None:
+    keystore, policy = cell
+    layout = keystore.layout
+    tampered = layout.enclave_dir("/gripper") / "permissions.p7s"  # re-signed by the renewal, in its staged tree
+    tampered.write_bytes(tampered.read_bytes() + b"\n")
+
+    real = atomic.write_bytes_atomic
+    written: list[str] = []
+
+    def fail_after_the_gripper(path: Path, *args: object, **kwargs: object) -> None:
+        if written == ["gripper"]:  # the gripper's document is staged: the next write fails, once
+            written.append("failed")
+            raise OSError(errno.EIO, "injected I/O error")
+        real(path, *args, **kwargs)  # type: ignore[arg-type]
+        if str(path).endswith("gripper/permissions.p7s"):
+            written.append("gripper")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(atomic, "write_bytes_atomic", fail_after_the_gripper)  # the staged keystore is dropped
+        with pytest.raises(KeystoreError):
+            renew_ca(keystore, policy, fixed_now + dt.timedelta(days=200))
+    assert written == ["gripper", "failed"]
+    # The live tree is the old one, and so is its manifest: it verifies (a renewal failing inside its
+    # block used to re-sign it with the renewal's discarded CA key, "signature does not verify" until
+    # the next change) and flags the tampering (the staged paths used to be re-read from the live tree).
+    result = check_integrity(layout)
+    assert result.problem is None and result.modified == ("enclaves/gripper/permissions.p7s",), result

@@ -55,6 +55,22 @@ class TimelineEntry:
                    int(step) if isinstance(step, int) else None, str(obj.get("action", "")))
 
 
+def _timestamp(value: object, *, empty: bool = False) -> str:
+    """``value`` when it is an ISO 8601 time with its UTC offset (or ``""`` where ``empty``).
+
+    :raises ValueError: anything else (a record's times are used in date arithmetic later).
+    """
+    if empty and value == "":
+        return ""
+    try:
+        aware = isinstance(value, str) and _dt.datetime.fromisoformat(value).tzinfo is not None
+    except ValueError:
+        aware = False
+    if not aware:
+        raise ValueError(f"expected an ISO 8601 time with its UTC offset, got {value!r:.40}")
+    return str(value)
+
+
 @dataclass(frozen=True)
 class Incident:
     """An incident: what triggered it, how bad, whom it concerns, and everything done since."""
@@ -100,8 +116,8 @@ class Incident:
         return cls(
             id=str(obj["id"]), key=str(obj["key"]), playbook=str(obj["playbook"]), trigger=str(obj["trigger"]),
             severity=str(obj["severity"]), subjects=tuple(str(s) for s in obj["subjects"]),  # type: ignore[attr-defined]
-            opened_at=str(obj["opened_at"]), reason=str(obj.get("reason", "")), status=str(obj["status"]),
-            closed_at=str(obj.get("closed_at", "")), close_note=str(obj.get("close_note", "")),
+            opened_at=_timestamp(obj["opened_at"]), reason=str(obj.get("reason", "")), status=str(obj["status"]),
+            closed_at=_timestamp(obj.get("closed_at", ""), empty=True), close_note=str(obj.get("close_note", "")),
             drill=bool(obj.get("drill", False)),
             evidence=tuple(str(s) for s in obj.get("evidence", ())),  # type: ignore[attr-defined]
             timeline=tuple(TimelineEntry.from_json(e) for e in obj.get("timeline", ())),  # type: ignore[attr-defined]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from cobot_security.errors import KeystoreError
 from cobot_security.incident.bundle import export_bundle, verify_bundle
 from cobot_security.incident.engine import IncidentEngine
 from cobot_security.incident.incidents import IncidentStore
@@ -100,3 +101,17 @@ def test_tampered_bundle_names_the_first_bad_member(plan, keystores, tmp_path: P
     result = verify_bundle(tampered, KeystoreLayout(root))
     assert not result.ok
     assert result.first_bad == bad, result
+
+
+@pytest.mark.parametrize("field,value", [("closed_at", "garbage"), ("closed_at", ["2026"]),
+                                         ("opened_at", "2026-12-01T10:00:00"), ("opened_at", 7)])
+def test_an_incident_record_with_a_bad_time_is_an_error_naming_it(plan, keystores, tmp_path: Path, now,
+                                                                  field: str, value: object) -> None:
+    store, incident_id = _incident(plan, tmp_path / "incidents", now)
+    record = store.incident_dir(incident_id) / "incident.json"
+    document = json.loads(record.read_bytes())
+    document[field] = value
+    record.write_text(json.dumps(document))
+    # Export did date arithmetic on it: a ValueError traceback ("Invalid isoformat string").
+    with pytest.raises(KeystoreError, match=r"incident\.json: expected an incident record: .*UTC offset"):
+        export_bundle(store, incident_id, KeystoreLayout(keystores["plain"]), tmp_path / "b.tar.gz", now)

@@ -42,7 +42,7 @@ from cobot_security.keystore.layout import KeystoreLayout
 #: Events the project writes (others following the same lower_snake pattern are accepted).
 AUDIT_EVENTS: tuple[str, ...] = (
     "init", "issue", "rotate", "revoke", "rollback", "crl_refresh", "ca_renew", "ca_rollover", "recover",
-    "integrity_rebased",
+    "integrity_rebased", "integrity_reread",
 )
 GENESIS_PREV = "0" * 64
 AUDIT_KEY_BYTES = 32

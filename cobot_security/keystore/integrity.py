@@ -29,8 +29,9 @@ from cobot_security.clock import iso_utc
 from cobot_security.errors import KeystoreError
 from cobot_security.json_input import parse_json
 from cobot_security.keystore import smime
-from cobot_security.keystore.layout import KEY, KeystoreLayout
+from cobot_security.keystore.layout import CERT, CRL, KEY, KeystoreLayout
 from cobot_security.keystore.pki import PrivateKey
+from cobot_security.tree import walk_tree
 
 INTEGRITY_VERSION = 1
 LINK_PREFIX = "link:"
@@ -176,6 +177,31 @@ def rehash_changed(layout: KeystoreLayout, signed: dict[str, str], files: set[st
                 if value is not None:
                     result[f"{rel}/{entry.name}"] = value
     return dict(sorted(result.items()))
+
+
+def interrupted_scope(layout: KeystoreLayout, signed: dict[str, str]) -> tuple[set[str], set[str]]:
+    """What an interrupted change may have written, as ``(files, directories)`` for :func:`rehash_changed`.
+
+    A change switches enclave directories in whole (each with a new certificate) and writes the CRL
+    and the enclaves' ``crl.pem`` links in place; everything else it stages with the whole keystore,
+    which is switched in with its manifest or not at all.  So: every enclave directory whose
+    ``cert.pem`` is not the signed one, every enclave's ``crl.pem`` and ``public/crl.pem``.  A
+    journal planted to look like an interruption therefore re-reads no tampered file but those.
+    """
+    root = str(layout.root)
+    files: set[str] = {"public/crl.pem"}
+    directories: set[str] = set()
+    top = os.path.join(root, "enclaves")
+    if _real_dir(root, "enclaves") is None:
+        return files, directories
+    for here, _dirs, names in walk_tree(top):
+        if CERT not in names:
+            continue
+        rel = os.path.relpath(here, root).replace(os.sep, "/")
+        files.add(f"{rel}/{CRL}")
+        if _path_value(root, f"{rel}/{CERT}") != signed.get(f"{rel}/{CERT}"):
+            directories.add(rel)
+    return files, directories
 
 
 def signed_files(layout: KeystoreLayout) -> dict[str, str] | None:

@@ -18,9 +18,10 @@ in this order, each step only after the previous one is durable:
    replaced version is moved (not copied) into the history;
 3. the typed manifest is written once, the audit records are appended in one write, the signed
    integrity manifest is written once: the current one (its signature verified first) with only
-   the paths this change wrote, linked or switched in read again, so that a file tampered with
-   outside the change stays flagged (after an interruption, or over a manifest that is missing or
-   does not verify, the whole tree is hashed and that re-basing is audited);
+   the paths this change wrote, linked or switched in read again (after an interruption also the
+   enclaves that one switched in and the CRL), so that a file tampered with outside the change
+   stays flagged; over a manifest that is missing or does not verify the whole tree is hashed,
+   and that re-basing is audited;
 4. a last ``syncfs``, then the journal (``.cobot_security/transaction.json``, written durably
    before the first change) is removed.
 
@@ -65,6 +66,7 @@ from cobot_security.keystore.integrity import (
     SignedIntegrity,
     compare_integrity,
     hash_keystore_files,
+    interrupted_scope,
     parse_integrity,
     rehash_changed,
     signed_files,
@@ -142,10 +144,11 @@ class KeystoreTransaction:
         self._adopted: SignedIntegrity | None = None
         self._staged_dirs: list[tuple[Path, Path]] = []
         # What the integrity manifest re-reads at commit (paths from the root); the rest keeps its
-        # signed digest.  Everything after an interruption (what it left is not known).
+        # signed digest.  After an interruption also what it may have switched in (interrupted_scope).
         self._rehash_files: set[str] = set()
         self._rehash_dirs: set[str] = set()
-        self._rehash_all = False
+        self._recovered = False
+        self._recovery_scope: tuple[set[str], set[str]] = (set(), set())
         self.manifest = Manifest()
 
     # -- the parts a caller uses ---------------------------------------------------------------
@@ -369,7 +372,8 @@ class KeystoreTransaction:
                 self.begin_changes()
                 self._resync_manifest()
                 self.audit("recover", "/", repaired)
-                self._rehash_all = True
+                self._recovered = True
+                self._scope_interruption()
                 # A host keystore changes only by whole-tree exchanges: the live tree and its
                 # (authority-signed) manifest are both old or both new, nothing to re-sign.
                 self._files_changed = not self._host_keystore
@@ -408,7 +412,7 @@ class KeystoreTransaction:
                     # (a renewal's) went with it.
                     self._rehash_files.clear()
                     self._rehash_dirs.clear()
-                    self._files_changed = self._rehash_all and not self._host_keystore
+                    self._files_changed = self._recovered and not self._host_keystore
                     self._ca = None
             self._commit()
         finally:
@@ -479,17 +483,30 @@ class KeystoreTransaction:
 
     def _integrity_files(self) -> dict[str, str] | None:
         """The files of the next integrity manifest: the current signed manifest with what this change
-        touched re-read, so that a file tampered with outside it stays flagged.  None (hash the whole
-        tree) after an interruption, or when the current manifest is missing or does not verify;
-        that re-basing is audited, as it signs whatever is on disk."""
-        if self._rehash_all:
-            return None
+        touched (and, after an interruption, what that one may have switched in) re-read, so that a
+        file tampered with elsewhere stays flagged.  None (hash the whole tree) when the current
+        manifest is missing or does not verify; that re-basing is audited, as it signs what is found."""
         previous = signed_files(self.live)
         if previous is None:
             self._events.append(AuditEvent("integrity_rebased", "/", {
                 "reason": "the integrity manifest was missing or did not verify; signed over the tree as found"}))
             return None
-        return rehash_changed(self.layout, previous, self._rehash_files, self._rehash_dirs)
+        files, directories = self._recovery_scope
+        return rehash_changed(self.layout, previous, files | self._rehash_files, directories | self._rehash_dirs)
+
+    def _scope_interruption(self) -> None:
+        """After an interruption, before any change of ours: what it may have switched in (read again
+        at commit, and audited), taken against the signed manifest (none: the commit re-bases)."""
+        previous = signed_files(self.live)
+        if previous is None:
+            return
+        files, directories = interrupted_scope(self.live, previous)
+        self._recovery_scope = (files, directories)
+        if directories:
+            shown = sorted(directories)
+            self.audit("integrity_reread", "/", {
+                "reason": "enclaves switched in by the interrupted change", "count": str(len(shown)),
+                "enclaves": ", ".join(shown[:20]) + (", ..." if len(shown) > 20 else "")})
 
     def _exchange_roots(self) -> None:
         staged, root = self._staged_root, self.live.root

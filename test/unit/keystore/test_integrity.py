@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import errno
 import json
 import shutil
 from pathlib import Path
@@ -11,6 +12,8 @@ from pathlib import Path
 import pytest
 from planted import directory_chain
 
+from cobot_security.errors import KeystoreError
+from cobot_security.keystore import transaction as transaction_module
 from cobot_security.keystore.audit import read_audit_log
 from cobot_security.keystore.integrity import (
     check_integrity,
@@ -185,3 +188,40 @@ def test_a_change_over_a_missing_manifest_signs_the_tree_and_audits_it(layout: K
 
     _rotate(layout, policy, "/gripper", fixed_now + dt.timedelta(days=2))  # verified again: not re-based
     assert len([r for r in read_audit_log(layout) if r.event == "integrity_rebased"]) == 1
+
+
+def test_a_planted_journal_does_not_make_the_next_change_sign_a_tampering(layout: KeystoreLayout,
+                                                                          policy: WorkcellPolicy,
+                                                                          fixed_now: dt.datetime) -> None:
+    (layout.enclaves_dir / "governance.xml").unlink()
+    permissions = layout.enclave_dir("/gripper") / "permissions.xml"
+    permissions.write_bytes(permissions.read_bytes().replace(b"DENY", b"ALLOW"))
+    layout.journal.write_text('{"operation": "rotate"}')  # looks like an interrupted change
+
+    _rotate(layout, policy, "/cell/arm_driver", fixed_now + dt.timedelta(days=1))
+
+    result = check_integrity(layout)
+    assert (result.modified, result.missing) == (("enclaves/gripper/permissions.xml",), ("enclaves/governance.xml",))
+    events = [r.event for r in read_audit_log(layout)]
+    assert "recover" in events and "integrity_reread" not in events, events  # no enclave re-read
+
+
+def test_after_a_real_interruption_the_enclaves_it_switched_in_are_read_again_and_audited(
+        layout: KeystoreLayout, policy: WorkcellPolicy, fixed_now: dt.datetime,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EIO, "injected I/O error")
+
+    with monkeypatch.context() as patch:  # both enclaves switched in, then the commit fails
+        patch.setattr(transaction_module, "append_audit", refuse)
+        with pytest.raises(KeystoreError):
+            rotate_enclaves(Keystore.open(layout.root), policy,
+                            [RotationItem(e.path, "requested", None, None) for e in policy.enclaves],
+                            fixed_now + dt.timedelta(days=1))
+    assert layout.journal.exists() and not check_integrity(layout).ok  # new enclaves, old manifest
+
+    Keystore.open(layout.root).create_enclave(policy.enclaves[0], policy, fixed_now + dt.timedelta(days=2),
+                                              force=True)  # any next change recovers
+    assert check_integrity(layout).ok
+    reread = [r for r in read_audit_log(layout) if r.event == "integrity_reread"]
+    assert len(reread) == 1 and reread[0].details["enclaves"] == "enclaves/cell/arm_driver, enclaves/gripper"

@@ -339,7 +339,13 @@ def check_integrity(layout: KeystoreLayout, *, at: _dt.datetime | None = None) -
         # The readable copy was edited (or removed): it no longer matches what the CA signed.
         return IntegrityResult(False, problem=f"{json_path.relative_to(layout.root)} does not match its signature",
                                host=host)
-    return compare_integrity(expected, hash_keystore_files(layout, exclude_keys=host is not None), host)
+    try:
+        actual = hash_keystore_files(layout, exclude_keys=host is not None)
+    except OSError as exc:  # e.g. a planted chain of directories deeper than PATH_MAX
+        where = exc.filename if isinstance(exc.filename, str) else str(layout.root)
+        return IntegrityResult(True, problem=f"cannot read the keystore tree at {where[:200]}: "
+                                             f"{exc.strerror or exc}", host=host)
+    return compare_integrity(expected, actual, host)
 
 
 def compare_integrity(expected: dict[str, str], actual: dict[str, str], host: str | None = None) -> IntegrityResult:

@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 import errno
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from cobot_security.keystore.revocation import revoke_enclave
 from cobot_security.keystore.rotation import RotationItem, rotate_enclaves
 from cobot_security.keystore.store import Keystore, init_keystore
 from cobot_security.policy.model import NodeGrants, WorkcellPolicy
+from cobot_security.tree import remove_tree
 
 
 @pytest.fixture
@@ -225,3 +227,19 @@ def test_after_a_real_interruption_the_enclaves_it_switched_in_are_read_again_an
     assert check_integrity(layout).ok
     reread = [r for r in read_audit_log(layout) if r.event == "integrity_reread"]
     assert len(reread) == 1 and reread[0].details["enclaves"] == "enclaves/cell/arm_driver, enclaves/gripper"
+
+
+def test_a_tree_deeper_than_path_max_is_a_problem_not_an_exception(layout: KeystoreLayout) -> None:
+    fd = os.open(layout.enclave_dir("/gripper"), os.O_RDONLY)
+    try:
+        for _ in range(2100):  # 4,200 characters below the enclave: past PATH_MAX for path-based calls
+            os.mkdir("d", dir_fd=fd)
+            child = os.open("d", os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = child
+        os.close(os.open("planted", os.O_WRONLY | os.O_CREAT, 0o600, dir_fd=fd))
+    finally:
+        os.close(fd)
+    result = check_integrity(layout)
+    assert not result.ok and result.problem is not None and "cannot read the keystore tree" in result.problem
+    remove_tree(layout.enclave_dir("/gripper") / "d")

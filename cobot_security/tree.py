@@ -29,25 +29,37 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEX
 
 def walk_tree(top: str | os.PathLike[str]) -> Iterator[tuple[str, list[str], list[str]]]:
     """Yield ``(directory, dirs, files)`` for ``top`` and every directory below it (see the module)."""
-    pending = [os.fspath(top)]
+    pending = [(os.fspath(top), True)]
     while pending:
-        here = pending.pop()
+        here, is_top = pending.pop()
         try:
-            with os.scandir(here) as listing:
+            # Below the top, O_NOFOLLOW: a directory swapped for a link since it was listed is not entered.
+            fd = os.open(here, _DIR_FLAGS if not is_top else _DIR_FLAGS & ~os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            with os.scandir(fd) as listing:
                 entries = list(listing)
         except OSError:
             continue
+        finally:
+            os.close(fd)
         dirs: list[str] = []
         files: list[str] = []
+        links: set[str] = set()
         for entry in entries:
             try:
-                is_dir = entry.is_dir()
+                if entry.is_symlink():
+                    is_dir = entry.is_dir()  # listed as a directory, never entered
+                    if is_dir:
+                        links.add(entry.name)
+                else:
+                    is_dir = entry.is_dir(follow_symlinks=False)
             except OSError:
                 is_dir = False
             (dirs if is_dir else files).append(entry.name)
         yield here, dirs, files
-        pending.extend(os.path.join(here, name) for name in reversed(dirs)
-                       if not os.path.islink(os.path.join(here, name)))
+        pending.extend((os.path.join(here, name), False) for name in reversed(dirs) if name not in links)
 
 
 def _identity(fd: int) -> tuple[int, int]:

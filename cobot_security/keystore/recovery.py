@@ -61,11 +61,13 @@ def _is_leftover(name: str) -> bool:
 def _leftovers(top: Path, depth: int | None) -> list[Path]:
     """Leftover-looking entries under ``top`` down to ``depth`` levels (None: the whole tree)."""
     found: list[Path] = []
-    for current, dirs, files in walk_tree(top):
-        here = Path(current)
-        found += [here / name for name in dirs + files if _is_leftover(name)]
-        level = len(here.relative_to(top).parts)
-        dirs[:] = [d for d in dirs if not d.startswith(".") and (depth is None or level + 1 < depth)]
+    base = os.path.normpath(os.fspath(top))
+    for current, dirs, files in walk_tree(base):
+        found += [Path(current, name) for name in dirs + files if _is_leftover(name)]
+        if depth is not None and current[len(base):].count(os.sep) + 1 >= depth:
+            dirs.clear()
+        else:
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
     return found
 
 

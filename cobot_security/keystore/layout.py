@@ -11,7 +11,7 @@
     <root>/private/audit.key               (HMAC key of the audit log, 0600)
     <root>/.cobot_security/                (ours; rmw never looks there)
         manifest.json, lock, transaction.json, audit.log, audit.head, revoked.json,
-        integrity.json(.p7s), last_verify.json, network_check.json, history/, incidents/, scans/,
+        integrity.json(.p7s, .sig), last_verify.json, network_check.json, history/, incidents/, scans/,
         hosts/<host>/ (CA machine: what each host holds), host.json + pending/ (host keystore)
 
 Every path under ``.cobot_security`` is a property here; no other module builds one by hand.
@@ -201,6 +201,11 @@ class KeystoreLayout:
         return self.meta_dir / "integrity.json.p7s"
 
     @property
+    def integrity_sig(self) -> Path:
+        """A raw signature of the readable copy, checked in process before the S/MIME one (integrity.py)."""
+        return self.meta_dir / "integrity.json.sig"
+
+    @property
     def history_dir(self) -> Path:
         """Archived versions of every enclave (``history/<path with '~'>/<version>/``)."""
         return self.meta_dir / "history"
@@ -209,6 +214,11 @@ class KeystoreLayout:
     def last_verify(self) -> Path:
         """The record of the last ``cobot-security verify`` (posture evidence)."""
         return self.meta_dir / "last_verify.json"
+
+    @property
+    def policy_snapshot(self) -> Path:
+        """The last policy a change validated, signed by the permissions CA (a cache: see policy_snapshot)."""
+        return self.meta_dir / "policy_snapshot.json"
 
     @property
     def network_check(self) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime as dt
 import errno
@@ -11,17 +12,21 @@ import shutil
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from planted import directory_chain
 
 from cobot_security.errors import KeystoreError
 from cobot_security.keystore import transaction as transaction_module
 from cobot_security.keystore.audit import read_audit_log
 from cobot_security.keystore.integrity import (
+    RAW_SIGNATURE_CONTEXT,
     check_integrity,
+    signed_files,
 )
 from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.keystore.revocation import revoke_enclave
 from cobot_security.keystore.rotation import RotationItem, rotate_enclaves
+from cobot_security.keystore.signed_json import seal_document, sign_bytes
 from cobot_security.keystore.store import Keystore, init_keystore
 from cobot_security.policy.model import NodeGrants, WorkcellPolicy
 from cobot_security.tree import remove_tree
@@ -183,6 +188,7 @@ def test_a_change_over_a_missing_manifest_signs_the_tree_and_audits_it(layout: K
                                                                       policy: WorkcellPolicy,
                                                                       fixed_now: dt.datetime) -> None:
     layout.integrity_p7s.unlink()
+    layout.integrity_sig.unlink()
     _rotate(layout, policy, "/gripper", fixed_now + dt.timedelta(days=1))
     assert check_integrity(layout).ok
     rebased = [r for r in read_audit_log(layout) if r.event == "integrity_rebased"]
@@ -190,6 +196,43 @@ def test_a_change_over_a_missing_manifest_signs_the_tree_and_audits_it(layout: K
 
     _rotate(layout, policy, "/gripper", fixed_now + dt.timedelta(days=2))  # verified again: not re-based
     assert len([r for r in read_audit_log(layout) if r.event == "integrity_rebased"]) == 1
+
+
+def test_the_raw_signature_alone_carries_the_signed_digests(layout: KeystoreLayout, policy: WorkcellPolicy,
+                                                            fixed_now: dt.datetime) -> None:
+    """The in-process signature serves a change when the S/MIME one is gone: no re-base, no laundering."""
+    permissions = layout.enclave_dir("/gripper") / "permissions.xml"
+    permissions.write_bytes(permissions.read_bytes().replace(b"DENY", b"ALLOW"))
+    layout.integrity_p7s.unlink()
+    assert not check_integrity(layout).signature_ok  # the probe trusts the S/MIME signature only
+
+    _rotate(layout, policy, "/cell/arm_driver", fixed_now + dt.timedelta(days=1))
+    result = check_integrity(layout)
+    assert result.signature_ok and result.modified == ("enclaves/gripper/permissions.xml",)
+    assert "integrity_rebased" not in [r.event for r in read_audit_log(layout)]
+
+
+@pytest.mark.parametrize("forge", ["edit_json", "foreign_signature", "sealed_document"])
+def test_a_raw_signature_that_does_not_cover_the_manifest_leaves_the_verdict_to_smime(
+        layout: KeystoreLayout, policy: WorkcellPolicy, fixed_now: dt.datetime, forge: str) -> None:
+    """An edited readable copy, a signature by another key, or another document the same CA signed
+    (a sealed envelope's payload and signature) never stand for the manifest."""
+    other_key = ec.generate_private_key(ec.SECP256R1())
+    forged = json.loads(layout.integrity_json.read_bytes())
+    forged["files"]["enclaves/gripper/permissions.xml"] = "0" * 64
+    data = (json.dumps(forged, indent=2, sort_keys=True) + "\n").encode()
+    ca = Keystore.open(layout.root).load_ca_keys().permissions
+    if forge == "edit_json":
+        layout.integrity_json.write_bytes(data)
+    elif forge == "foreign_signature":
+        layout.integrity_json.write_bytes(data)
+        layout.integrity_sig.write_bytes(sign_bytes(RAW_SIGNATURE_CONTEXT + data, other_key))
+    else:
+        sealed = json.loads(seal_document(forged, ca.cert, ca.key))
+        layout.integrity_json.write_bytes(base64.b64decode(sealed["payload"]))
+        layout.integrity_sig.write_bytes(base64.b64decode(sealed["signature"]))
+    assert signed_files(layout) is not None  # the S/MIME signature still verifies: its content counts
+    assert signed_files(layout)["enclaves/gripper/permissions.xml"] != "0" * 64
 
 
 def test_a_planted_journal_does_not_make_the_next_change_sign_a_tampering(layout: KeystoreLayout,

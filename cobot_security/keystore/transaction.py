@@ -45,7 +45,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -523,6 +522,9 @@ class KeystoreTransaction:
 
 def _clone_tree(source: Path, target: Path, *, copy: set[Path], skip: set[Path]) -> None:
     """``target`` as a copy of ``source``: directories made, files hard-linked, links re-created."""
+    # Imported here: only whole-keystore changes copy (shutil's import costs every other change ~4 ms).
+    import shutil
+
     os.mkdir(target, 0o700)
     shutil.copymode(source, target)
     for current, dirs, files in walk_tree(source):

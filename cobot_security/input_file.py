@@ -12,7 +12,10 @@ from pathlib import Path
 
 from cobot_security.errors import InputError
 
-__all__ = ["read_input_bytes", "read_input_text"]
+__all__ = ["MAX_YAML_BYTES", "decode_input_text", "read_input_bytes", "read_input_text"]
+
+#: Largest YAML document read (1 MiB: a policy of well over a thousand enclaves).
+MAX_YAML_BYTES = 1 << 20
 
 
 def read_input_bytes(path: Path | str, what: str, limit: int, error_type: type[InputError] = InputError,
@@ -42,7 +45,14 @@ def read_input_text(path: Path | str, what: str, limit: int, error_type: type[In
     :raises InputError: (of ``error_type``) as :func:`read_input_bytes` does, or when the bytes are
         not UTF-8.
     """
-    data = read_input_bytes(path, what, limit, error_type)
+    return decode_input_text(read_input_bytes(path, what, limit, error_type), path, error_type)
+
+
+def decode_input_text(data: bytes, path: Path | str, error_type: type[InputError] = InputError) -> str:
+    """``data`` (read from ``path``) as UTF-8 text.
+
+    :raises InputError: (of ``error_type``) naming the offset of the first undecodable byte.
+    """
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -22,12 +22,10 @@ from yaml.nodes import MappingNode, Node, SequenceNode
 from yaml.reader import ReaderError
 
 from cobot_security.errors import InputError
-from cobot_security.input_file import read_input_text
+from cobot_security.input_file import MAX_YAML_BYTES, read_input_text
 
 __all__ = ["MAX_YAML_BYTES", "MAX_YAML_DEPTH", "compose_yaml", "read_yaml_file"]
 
-#: Largest YAML document read (1 MiB: a policy of well over a thousand enclaves).
-MAX_YAML_BYTES = 1 << 20
 #: Deepest nesting of lists and mappings composed (the package's schemas need fewer than 10).
 MAX_YAML_DEPTH = 32
 #: libyaml's composer with the safe resolver (same tags and marks), where PyYAML was built with it.

@@ -48,13 +48,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_create(args: argparse.Namespace) -> int:
     """Create (or with --force re-create) one enclave."""
     path = validate_enclave_path(args.enclave, NameContext(field="ENCLAVE"))
-    policy = options.read_policy(args)
+    root = options.keystore_path(args)
+    remembered = options.read_policy_for(args, root)
+    policy = remembered.policy
     enclave = policy.enclave(path)
     if enclave is None:
         raise InputError(policy.source, "enclaves", f"an entry for enclave {path} (known: "
                          f"{', '.join(e.path for e in policy.enclaves)})", "none")
-    keystore = Keystore.open(options.keystore_path(args), passphrase=options.passphrase(args))
-    info = keystore.create_enclave(enclave, policy, utc_now(), force=args.force)
+    keystore = Keystore.open(root, passphrase=options.passphrase(args))
+    info = keystore.create_enclave(enclave, policy, utc_now(), force=args.force, remembered=remembered)
     print(f"created enclave {info.path}: certificate serial {info.serial}, valid until {info.not_after.isoformat()}")
     return 0
 

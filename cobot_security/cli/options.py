@@ -7,11 +7,14 @@ import getpass
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cobot_security.errors import InputError
-from cobot_security.policy.load import load_policy
-from cobot_security.policy.model import WorkcellPolicy
 from cobot_security.resources import default_keystore, shipped_file
+
+if TYPE_CHECKING:
+    from cobot_security.keystore.policy_snapshot import RememberedPolicy
+    from cobot_security.policy.model import WorkcellPolicy
 
 PASSPHRASE_ENV_DEFAULT = "COBOT_SECURITY_CA_PASSPHRASE"
 
@@ -59,7 +62,23 @@ def read_policy(args: argparse.Namespace) -> WorkcellPolicy:
 
     :raises PolicyError: when the file is missing or invalid.
     """
+    # Imported here, as in read_policy_for: a command that reads no policy does not pay for PyYAML.
+    from cobot_security.policy.load import load_policy
+
     return load_policy(policy_path(args))
+
+
+def read_policy_for(args: argparse.Namespace, keystore: Path) -> RememberedPolicy:
+    """Like :func:`read_policy`, served by ``keystore``'s policy snapshot when it holds the same file.
+
+    :raises PolicyError: when the file is missing or invalid.
+    """
+    # Imported here: the snapshot reader needs the keystore package, most users of these flags do not.
+    from cobot_security.clock import utc_now
+    from cobot_security.keystore.layout import KeystoreLayout
+    from cobot_security.keystore.policy_snapshot import load_policy_remembered
+
+    return load_policy_remembered(KeystoreLayout(keystore), policy_path(args), utc_now())
 
 
 def passphrase(args: argparse.Namespace, confirm: bool = False) -> bytes | None:

@@ -49,6 +49,7 @@ from cobot_security.keystore.layout import (
     KeystoreLayout,
 )
 from cobot_security.keystore.manifest import Manifest, read_manifest
+from cobot_security.keystore.policy_snapshot import RememberedPolicy, remember_policy
 from cobot_security.keystore.transaction import (
     ENCLAVE_DIR_MODE,
     NAMESPACE_DIR_MODE,
@@ -273,8 +274,11 @@ class Keystore:
         return load_ca_keys(self.layout, self._passphrase)
 
     def create_enclave(self, enclave: Enclave, policy: WorkcellPolicy, now: _dt.datetime, *,
-                       force: bool = False) -> EnclaveInfo:
+                       force: bool = False, remembered: RememberedPolicy | None = None) -> EnclaveInfo:
         """Issue ``enclave``: new key, certificate, signed permissions, links; switched in whole.
+
+        ``remembered`` (the policy as the command read it) is left as the keystore's policy
+        snapshot, sealed with the permissions CA key this change unlocks anyway.
 
         :raises InvalidNameError: unsafe enclave path.
         :raises KeystoreError: the enclave exists and ``force`` is false, or the disk refuses.
@@ -296,6 +300,8 @@ class Keystore:
             staged.record = material.record()
             staged.events.append(AuditEvent("issue", enclave.path,
                                             {**material.audit_details(), **({"replaced": "true"} if exists else {})}))
+            if remembered is not None:
+                remember_policy(self.layout, remembered, tx.ca.permissions)
         return read_enclave_info(self.layout, directory, keystore_owner(self.layout))
 
     def list_enclaves(self) -> list[EnclaveInfo]:

@@ -7,11 +7,12 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
 from cobot_security.cli.commands import COMMANDS
-from cobot_security.cli.main import build_parser
+from cobot_security.cli.main import build_parser, main
 
 #: Imports a command that does not need them must not pay for (and must not risk).
 HEAVY = ("cryptography", "lxml", "rclpy", "asyncua", "cyclonedds", "yaml", "email")
@@ -56,3 +57,27 @@ def test_the_catalog_names_every_registered_command_with_its_help_line() -> None
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     registered = [(a.dest, a.help) for a in commands._choices_actions]
     assert registered == [(c.name, c.help) for c in COMMANDS]
+
+
+_CREATE_PROBE = textwrap.dedent("""
+    import json, sys
+    from cobot_security.cli.main import main
+    code = main({argv!r})
+    print(json.dumps([code, sorted(sys.modules)]))
+""")
+
+
+def test_enclave_create_given_the_same_policy_again_reads_no_yaml(tmp_path: Path) -> None:
+    """The keystore's sealed policy snapshot spares PyYAML and the loader (issue 11); the first run validates."""
+    policy = Path(__file__).resolve().parents[2] / "policies" / "workcell.yaml"
+    keystore = tmp_path / "ks"
+    assert main(["init", "--keystore", str(keystore), "--policy", str(policy)]) == 0
+    argv = ["enclave", "create", "/cell/gripper", "--force", "--keystore", str(keystore), "--policy", str(policy)]
+    runs = []
+    for _ in range(2):
+        result = subprocess.run([sys.executable, "-c", _CREATE_PROBE.format(argv=argv)], capture_output=True,
+                                text=True, timeout=60, check=True)
+        code, modules = json.loads(result.stdout.splitlines()[-1])
+        assert code == 0, result.stderr
+        runs.append([m for m in modules if m.split(".")[0] == "yaml" or m == "cobot_security.policy.load"])
+    assert runs[0] != [] and runs[1] == []

@@ -38,16 +38,27 @@ def walk_tree(top: str | os.PathLike[str]) -> Iterator[tuple[str, list[str], lis
         except OSError:
             continue
         try:
-            with os.scandir(fd) as listing:
-                entries = list(listing)
+            dirs, files, links = _classify(fd)
         except OSError:
             continue
         finally:
             os.close(fd)
-        dirs: list[str] = []
-        files: list[str] = []
-        links: set[str] = set()
-        for entry in entries:
+        yield here, dirs, files
+        pending.extend((os.path.join(here, name), False) for name in reversed(dirs) if name not in links)
+
+
+def _classify(fd: int) -> tuple[list[str], list[str], set[str]]:
+    """(dirs, files, symlinks to directories) of the open directory ``fd``.
+
+    The descriptor must stay open until every entry is classified: where the listing gives no
+    type (``DT_UNKNOWN``: XFS without ftype, some FUSE and network file systems) and for every
+    symlink, the entry is stat-ed relative to it.
+    """
+    dirs: list[str] = []
+    files: list[str] = []
+    links: set[str] = set()
+    with os.scandir(fd) as listing:
+        for entry in listing:
             try:
                 if entry.is_symlink():
                     is_dir = entry.is_dir()  # listed as a directory, never entered
@@ -58,8 +69,7 @@ def walk_tree(top: str | os.PathLike[str]) -> Iterator[tuple[str, list[str], lis
             except OSError:
                 is_dir = False
             (dirs if is_dir else files).append(entry.name)
-        yield here, dirs, files
-        pending.extend((os.path.join(here, name), False) for name in reversed(dirs) if name not in links)
+    return dirs, files, links
 
 
 def _identity(fd: int) -> tuple[int, int]:

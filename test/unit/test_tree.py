@@ -1,4 +1,4 @@
-"""tree.remove_tree: any depth (past the recursion limit and PATH_MAX), no symlink followed."""
+"""tree.walk_tree and tree.remove_tree: any depth (past the recursion limit and PATH_MAX), no symlink followed."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cobot_security.tree import remove_tree
+from cobot_security.tree import remove_tree, walk_tree
 
 
 def _chain(top: Path, depth: int, link_to: Path) -> None:
@@ -58,3 +58,26 @@ def test_a_link_or_file_given_is_unlinked_and_a_missing_path_raises(tmp_path: Pa
     with pytest.raises(FileNotFoundError):
         remove_tree(tmp_path / "missing")
     remove_tree(tmp_path / "missing", ignore_errors=True)
+
+
+def test_walk_lists_like_os_walk_and_never_enters_a_link(tmp_path: Path, outside: Path) -> None:
+    """Same (directory, dirs, files) as os.walk: a link to a directory listed with the directories
+    (its type needs a stat through the listed directory), a link to a file or a dangling one with
+    the files; a linked top is walked, a linked directory below it is not entered."""
+    top = tmp_path / "top"
+    (top / "a" / "b").mkdir(parents=True)
+    (top / "a" / "file").write_text("x")
+    (top / "a" / "to_dir").symlink_to(outside)
+    (top / "a" / "to_file").symlink_to(outside / "sub" / "precious")
+    (top / "a" / "dangling").symlink_to(tmp_path / "nothing")
+    (top / "a" / "b" / "deep").write_text("x")
+    (tmp_path / "linked_top").symlink_to(top)
+
+    def normal(walk: object) -> list[tuple[str, list[str], list[str]]]:
+        return sorted((os.path.relpath(d, tmp_path), sorted(ds), sorted(fs)) for d, ds, fs in walk)
+
+    expected = normal(os.walk(top))
+    assert normal(walk_tree(top)) == expected
+    assert ("top/a", ["b", "to_dir"], ["dangling", "file", "to_file"]) in expected
+    linked = normal(walk_tree(tmp_path / "linked_top"))
+    assert [entry[1:] for entry in linked] == [entry[1:] for entry in expected]

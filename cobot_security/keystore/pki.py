@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Union
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
@@ -192,9 +193,13 @@ def load_certificate(pem: bytes, source: Path) -> x509.Certificate:
 def key_matches_certificate(key: PrivateKey, cert: x509.Certificate) -> bool:
     """Whether ``cert`` carries the public half of ``key`` (same public numbers).
 
-    A certificate whose key is neither EC nor RSA cannot match a keystore private key.
+    A certificate whose key is neither EC nor RSA (or one cryptography cannot load, e.g. SM2)
+    cannot match a keystore private key.
     """
-    cert_key = cert.public_key()
+    try:
+        cert_key = cert.public_key()
+    except (UnsupportedAlgorithm, ValueError):
+        return False
     if not isinstance(cert_key, (ec.EllipticCurvePublicKey, rsa.RSAPublicKey)):
         return False
     return key.public_key().public_numbers() == cert_key.public_numbers()

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
@@ -52,16 +52,17 @@ def sign_bytes(data: bytes, key: pki.PrivateKey) -> bytes:
 
 
 def verify_bytes(data: bytes, signature: bytes, cert: x509.Certificate) -> bool:
-    """Whether ``signature`` over ``data`` was made by the key of ``cert``."""
-    public = cert.public_key()
+    """Whether ``signature`` over ``data`` was made by the key of ``cert`` (False for a key
+    cryptography cannot use, e.g. a planted SM2 certificate)."""
     try:
+        public = cert.public_key()
         if isinstance(public, ec.EllipticCurvePublicKey):
             public.verify(signature, data, ec.ECDSA(hashes.SHA256()))
         elif isinstance(public, rsa.RSAPublicKey):
             public.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
         else:
             return False
-    except InvalidSignature:
+    except (InvalidSignature, UnsupportedAlgorithm, ValueError):
         return False
     return True
 

@@ -147,7 +147,10 @@ def _lifetimes(value: object) -> Lifetimes:
         parts = data[name]
         _check(isinstance(parts, list) and len(parts) == 3, f"[days, seconds, microseconds] for {name}")
         days, seconds, micro = (_int(p, name) for p in parts)
-        fields[name] = _dt.timedelta(days=days, seconds=seconds, microseconds=micro)
+        try:
+            fields[name] = _dt.timedelta(days=days, seconds=seconds, microseconds=micro)
+        except OverflowError:
+            raise ValueError(f"policy snapshot: expected a duration for {name}") from None
     return Lifetimes(**fields)
 
 

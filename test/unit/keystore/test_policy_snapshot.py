@@ -8,12 +8,13 @@ import dataclasses
 import datetime as dt
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 from conftest import make_host_policy
 
-from cobot_security.errors import PolicyError
+from cobot_security.errors import KeystoreError, PolicyError
 from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.keystore.policy_snapshot import load_policy_remembered
 from cobot_security.keystore.store import Keystore, init_keystore
@@ -51,7 +52,7 @@ def test_the_snapshot_knows_every_field_of_the_model() -> None:
 def _mutations(value: object, path: tuple[object, ...] = ()) -> list[tuple[tuple[object, ...], object]]:
     """(path, replacement) for every node of ``value``: wrong types and shapes."""
     found: list[tuple[tuple[object, ...], object]] = []
-    for wrong in (None, "x", 7, True, [], {}, 1.5, [["x"]]):
+    for wrong in (None, "x", 7, 10**12, True, [], {}, 1.5, [["x"]]):
         found.append((path, wrong))
     children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
     for key, child in children:
@@ -176,3 +177,22 @@ def test_a_snapshot_the_ca_did_not_seal_is_never_used(cell: tuple[Path, Path], t
     else:
         assert not layout.policy_snapshot.is_symlink()
         assert load_policy_remembered(layout, policy_file, fixed_now).from_snapshot
+
+
+def test_a_permissions_ca_cryptography_cannot_use_is_a_miss_and_a_one_line_error(
+        cell: tuple[Path, Path], tmp_path: Path, fixed_now: dt.datetime) -> None:
+    """A planted SM2 certificate as the permissions CA: no traceback from the snapshot or the CA check."""
+    root, policy_file = cell
+    _create(root, policy_file, fixed_now)
+    key, pem = tmp_path / "sm2.key", tmp_path / "sm2.pem"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "SM2", "-out", key], check=True, capture_output=True)
+    subprocess.run(["openssl", "req", "-x509", "-new", "-key", key, "-subj", "/CN=x", "-days", "30", "-out", pem,
+                    "-sm3", "-sigopt", "distid:1234567812345678"], check=True, capture_output=True)
+    layout = KeystoreLayout(root)
+    layout.permissions_ca_cert.unlink()
+    layout.permissions_ca_cert.write_bytes(pem.read_bytes())
+    remembered = load_policy_remembered(layout, policy_file, fixed_now)
+    assert not remembered.from_snapshot
+    with pytest.raises(KeystoreError, match="expected the private key of permissions_ca.cert.pem"):
+        Keystore.open(root).create_enclave(remembered.policy.enclave("/cell/gripper"), remembered.policy, fixed_now,
+                                           force=True, remembered=remembered)

@@ -82,10 +82,12 @@ def _common(parser: argparse.ArgumentParser, policy: bool = True) -> None:
 
 def run_rotate(args: argparse.Namespace) -> int:
     """Plan (and unless --dry-run, execute) a rotation."""
-    policy = options.read_policy(args)
+    root = options.keystore_path(args)
+    remembered = options.read_policy_for(args, root)
+    policy = remembered.policy
     now = utc_now()
     paths = [validate_enclave_path(p, NameContext(field="--enclave")) for p in args.enclave or ()]
-    keystore = Keystore.open(options.keystore_path(args), passphrase=options.passphrase(args))
+    keystore = Keystore.open(root, passphrase=options.passphrase(args))
     items = plan_rotation(keystore, policy, now, enclaves=paths or None, due_only=args.due, all=args.all)
     render.table(("enclave", "reason", "not_after", "days_left"),
                  [(i.enclave, i.reason, i.not_after.isoformat() if i.not_after else "-",
@@ -93,7 +95,7 @@ def run_rotate(args: argparse.Namespace) -> int:
     if args.dry_run or not items:
         print(f"{len(items)} enclave(s) to rotate" + (" (dry run: nothing changed)" if args.dry_run else ""))
         return 0
-    results = rotate_enclaves(keystore, policy, items, now)
+    results = rotate_enclaves(keystore, policy, items, now, remembered=remembered)
     for result in results:
         print(f"rotated {result.enclave}: serial {result.new_serial[:16]}, valid until "
               f"{result.not_after.isoformat()} (previous archived as {result.archived or '-'})")

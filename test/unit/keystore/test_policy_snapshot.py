@@ -12,11 +12,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import make_host_policy
 
 from cobot_security.errors import KeystoreError, PolicyError
 from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.keystore.policy_snapshot import load_policy_remembered
+from cobot_security.keystore.rotation import plan_rotation, rotate_enclaves
 from cobot_security.keystore.store import Keystore, init_keystore
 from cobot_security.policy import snapshot
 from cobot_security.policy.load import load_policy
@@ -28,11 +28,12 @@ VALID_POLICIES = [REPO / "policies" / "workcell.yaml", *(REPO / "test" / "assets
 
 
 @pytest.mark.parametrize("path", VALID_POLICIES, ids=lambda p: p.name)
-def test_the_data_rebuilds_exactly_the_loaded_policy(path: Path) -> None:
+def test_the_data_rebuilds_exactly_the_loaded_policy(path: Path, host_policy: WorkcellPolicy) -> None:
     policy = load_policy(path)
     rebuilt = policy_from_data(json.loads(json.dumps(policy_to_data(policy))), policy.source)
     assert repr(rebuilt) == repr(policy)  # every field, the source lines and ``source`` included
-    hosts = make_host_policy(enclave_duration=dt.timedelta(days=3, seconds=7))
+    hosts = dataclasses.replace(host_policy, lifetimes=dataclasses.replace(
+        host_policy.lifetimes, enclave_duration=dt.timedelta(days=3, seconds=7, microseconds=1)))
     assert repr(policy_from_data(json.loads(json.dumps(policy_to_data(hosts))), None)) == repr(hosts)
 
 
@@ -196,3 +197,14 @@ def test_a_permissions_ca_cryptography_cannot_use_is_a_miss_and_a_one_line_error
     with pytest.raises(KeystoreError, match="expected the private key of permissions_ca.cert.pem"):
         Keystore.open(root).create_enclave(remembered.policy.enclave("/cell/gripper"), remembered.policy, fixed_now,
                                            force=True, remembered=remembered)
+
+
+def test_a_rotation_leaves_the_snapshot_too(cell: tuple[Path, Path], fixed_now: dt.datetime) -> None:
+    root, policy_file = cell
+    layout = KeystoreLayout(root)
+    remembered = load_policy_remembered(layout, policy_file, fixed_now)
+    assert not remembered.from_snapshot
+    keystore = Keystore.open(root)
+    items = plan_rotation(keystore, remembered.policy, fixed_now, enclaves=["/cell/gripper"])
+    rotate_enclaves(keystore, remembered.policy, items, fixed_now, remembered=remembered)
+    assert load_policy_remembered(layout, policy_file, fixed_now).from_snapshot

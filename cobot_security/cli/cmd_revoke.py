@@ -71,9 +71,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_revoke(args: argparse.Namespace) -> int:
     """Revoke one enclave."""
     path = validate_enclave_path(args.enclave, NameContext(field="ENCLAVE"))
-    policy = options.read_policy(args)
-    keystore = Keystore.open(options.keystore_path(args), passphrase=options.passphrase(args))
-    entry = revoke_enclave(keystore, path, args.reason, utc_now(), policy, note=args.note)
+    root = options.keystore_path(args)
+    remembered = options.read_policy_for(args, root)
+    keystore = Keystore.open(root, passphrase=options.passphrase(args))
+    entry = revoke_enclave(keystore, path, args.reason, utc_now(), remembered.policy, note=args.note,
+                           remembered=remembered)
     print(f"revoked enclave {entry.enclave}: certificate serial {entry.serial} ({entry.reason}); "
           "restart running nodes so that they load the new CRL")
     return 0

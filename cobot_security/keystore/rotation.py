@@ -33,7 +33,7 @@ from cobot_security.keystore.history import DEFAULT_RETENTION
 from cobot_security.keystore.issuing import issue_materials
 from cobot_security.keystore.layout import CERT, KEY, PERMISSIONS_P7S, PERMISSIONS_XML
 from cobot_security.keystore.manifest import EnclaveRecord, grant_changed
-from cobot_security.keystore.policy_snapshot import RememberedPolicy, remember_policy
+from cobot_security.keystore.policy_snapshot import RememberedPolicy
 from cobot_security.keystore.store import Keystore
 from cobot_security.keystore.transaction import (
     KeystoreTransaction,
@@ -234,7 +234,7 @@ def rotate_enclaves(
         nonlocal materials
         if materials is None:
             if remembered is not None:
-                remember_policy(tx.layout, remembered, tx.ca.permissions)
+                tx.remember_policy(remembered)
             enclaves = [e for e in (policy.enclave(p) for p in by_path) if e is not None]  # all, checked above
             materials = issue_materials(enclaves, policy, now, tx.ca)
         return _stage_one(tx, by_path[path], next(materials))

@@ -49,7 +49,7 @@ from cobot_security.keystore.layout import (
     KeystoreLayout,
 )
 from cobot_security.keystore.manifest import Manifest, read_manifest
-from cobot_security.keystore.policy_snapshot import RememberedPolicy, remember_policy
+from cobot_security.keystore.policy_snapshot import RememberedPolicy
 from cobot_security.keystore.transaction import (
     ENCLAVE_DIR_MODE,
     NAMESPACE_DIR_MODE,
@@ -301,7 +301,7 @@ class Keystore:
             staged.events.append(AuditEvent("issue", enclave.path,
                                             {**material.audit_details(), **({"replaced": "true"} if exists else {})}))
             if remembered is not None:
-                remember_policy(self.layout, remembered, tx.ca.permissions)
+                tx.remember_policy(remembered)
         return read_enclave_info(self.layout, directory, keystore_owner(self.layout))
 
     def list_enclaves(self) -> list[EnclaveInfo]:

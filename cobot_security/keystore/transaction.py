@@ -74,6 +74,7 @@ from cobot_security.keystore.integrity import (
 )
 from cobot_security.keystore.layout import CERT, KeystoreLayout
 from cobot_security.keystore.manifest import EnclaveRecord, Manifest, read_manifest
+from cobot_security.keystore.policy_snapshot import RememberedPolicy, remember_policy
 from cobot_security.keystore.recovery import adopt_nested, recover_interrupted
 from cobot_security.tree import remove_tree, walk_tree
 
@@ -148,6 +149,7 @@ class KeystoreTransaction:
         self._rehash_dirs: set[str] = set()
         self._recovered = False
         self._recovery_scope: tuple[set[str], set[str]] = (set(), set())
+        self._remembered: RememberedPolicy | None = None
         self.manifest = Manifest()
 
     # -- the parts a caller uses ---------------------------------------------------------------
@@ -263,6 +265,11 @@ class KeystoreTransaction:
             raise _wrap(exc, "stage", target) from exc
         self._staged_dirs.append((staged, target))
         return staged
+
+    def remember_policy(self, remembered: RememberedPolicy) -> None:
+        """Leave ``remembered`` as the keystore's policy snapshot, sealed by the permissions CA,
+        once this change has committed (a change that fails leaves the keystore as it was)."""
+        self._remembered = remembered
 
     def adopt_integrity(self, signed: SignedIntegrity) -> None:
         """Use ``signed`` (by the authority) as this host keystore's integrity manifest; call it last.
@@ -414,6 +421,8 @@ class KeystoreTransaction:
                     self._files_changed = self._recovered and not self._host_keystore
                     self._ca = None
             self._commit()
+            if exc is None and unsigned is None and self._remembered is not None and self._ca is not None:
+                remember_policy(self.live, self._remembered, self._ca.permissions)
         finally:
             for lock in reversed(self._extra_locks):
                 lock.release()

@@ -16,6 +16,7 @@ import pytest
 from cobot_security.errors import KeystoreError, PolicyError
 from cobot_security.keystore.layout import KeystoreLayout
 from cobot_security.keystore.policy_snapshot import load_policy_remembered
+from cobot_security.keystore.revocation import revoke_enclave
 from cobot_security.keystore.rotation import plan_rotation, rotate_enclaves
 from cobot_security.keystore.store import Keystore, init_keystore
 from cobot_security.policy import snapshot
@@ -207,4 +208,13 @@ def test_a_rotation_leaves_the_snapshot_too(cell: tuple[Path, Path], fixed_now: 
     keystore = Keystore.open(root)
     items = plan_rotation(keystore, remembered.policy, fixed_now, enclaves=["/cell/gripper"])
     rotate_enclaves(keystore, remembered.policy, items, fixed_now, remembered=remembered)
+    assert load_policy_remembered(layout, policy_file, fixed_now).from_snapshot
+
+
+def test_a_revocation_leaves_the_snapshot_too(cell: tuple[Path, Path], fixed_now: dt.datetime) -> None:
+    root, policy_file = cell
+    layout = KeystoreLayout(root)
+    remembered = load_policy_remembered(layout, policy_file, fixed_now)
+    revoke_enclave(Keystore.open(root), "/cell/gripper", "key_compromise", fixed_now, remembered.policy,
+                   remembered=remembered)
     assert load_policy_remembered(layout, policy_file, fixed_now).from_snapshot

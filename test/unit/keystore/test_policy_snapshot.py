@@ -7,6 +7,7 @@ import base64
 import dataclasses
 import datetime as dt
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -218,3 +219,13 @@ def test_a_revocation_leaves_the_snapshot_too(cell: tuple[Path, Path], fixed_now
     revoke_enclave(Keystore.open(root), "/cell/gripper", "key_compromise", fixed_now, remembered.policy,
                    remembered=remembered)
     assert load_policy_remembered(layout, policy_file, fixed_now).from_snapshot
+
+
+def test_a_change_that_fails_leaves_no_snapshot(cell: tuple[Path, Path], fixed_now: dt.datetime) -> None:
+    root, policy_file = cell
+    layout = KeystoreLayout(root)
+    remembered = load_policy_remembered(layout, policy_file, fixed_now)
+    with pytest.raises(KeystoreError, match="already exists"):
+        Keystore.open(root).create_enclave(remembered.policy.enclave("/cell/gripper"), remembered.policy, fixed_now,
+                                           remembered=remembered)
+    assert not os.path.lexists(layout.policy_snapshot)

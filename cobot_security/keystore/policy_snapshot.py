@@ -2,7 +2,8 @@
 
 ``cobot-security enclave create`` run once per enclave (the way sros2's ``create_enclave`` is used)
 spent more time importing PyYAML and validating a policy of a few hundred enclaves than issuing the
-enclave (issue 11).  A change that validated a policy leaves the result in
+enclave (issue 11).  A change that validated a policy leaves the result, once it has committed
+(:meth:`~cobot_security.keystore.transaction.KeystoreTransaction.remember_policy`), in
 ``.cobot_security/policy_snapshot.json``: the policy as data
 (:mod:`cobot_security.policy.snapshot`) under the key of the file's bytes and of the loader,
 sealed by the permissions CA like the documents the authority sends to hosts

@@ -35,8 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Create the keystore and print what was made."""
-    policy = options.read_policy(args)
     root = options.keystore_path(args)
+    remembered = options.read_policy_for(args, root)
+    policy = remembered.policy
     keystore = init_keystore(
         root,
         policy,
@@ -45,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
         single_ca=args.single_ca,
         force=args.force,
         create_enclaves=not args.no_enclaves,
+        remembered=remembered,
     )
     enclaves = keystore.list_enclaves()
     print(f"created keystore {root} for '{policy.name}' (domain {', '.join(map(str, policy.domain_ids))}): "

@@ -49,7 +49,7 @@ from cobot_security.keystore.layout import (
     KeystoreLayout,
 )
 from cobot_security.keystore.manifest import Manifest, read_manifest
-from cobot_security.keystore.policy_snapshot import RememberedPolicy
+from cobot_security.keystore.policy_snapshot import RememberedPolicy, remember_policy
 from cobot_security.keystore.transaction import (
     ENCLAVE_DIR_MODE,
     NAMESPACE_DIR_MODE,
@@ -105,7 +105,7 @@ def _make_cas(layout: KeystoreLayout, policy: WorkcellPolicy, now: _dt.datetime,
 
 
 def _build_keystore(layout: KeystoreLayout, policy: WorkcellPolicy, now: _dt.datetime, passphrase: bytes | None,
-                    single_ca: bool, create_enclaves: bool) -> None:
+                    single_ca: bool, create_enclaves: bool, remembered: RememberedPolicy | None) -> None:
     """Write a complete keystore under ``layout.root`` (an empty staged directory), without fsync."""
     for directory, mode in ((layout.public_dir, NAMESPACE_DIR_MODE), (layout.private_dir, 0o700),
                             (layout.enclaves_dir, NAMESPACE_DIR_MODE), (layout.meta_dir, 0o700)):
@@ -141,6 +141,8 @@ def _build_keystore(layout: KeystoreLayout, policy: WorkcellPolicy, now: _dt.dat
     events += [AuditEvent("issue", m.path, m.audit_details()) for m in issued]
     append_audit(layout, events, now, durable=False)  # the staged tree is private to this process
     write_integrity_manifest(layout, ca.permissions.cert, ca.permissions.key, now, durable=False)  # last
+    if remembered is not None:  # a new CA: sealed anew even when the old keystore's snapshot served it
+        remember_policy(layout, remembered._replace(from_snapshot=False), ca.permissions)
 
 
 def init_keystore(
@@ -153,12 +155,14 @@ def init_keystore(
     force: bool = False,
     create_enclaves: bool = True,
     lock_timeout_s: float = 30.0,
+    remembered: RememberedPolicy | None = None,
 ) -> Keystore:
     """Create a complete keystore for ``policy`` at ``root`` (CAs, governance, every enclave).
 
     The keystore is built beside ``root``, made durable with one sync and switched in at the end.
     With ``force`` an existing keystore is kept as ``<root>.bak-<timestamp>``.  CA keys are
-    encrypted with ``passphrase``.
+    encrypted with ``passphrase``.  ``remembered`` (the policy as the command read it) is left
+    as the new keystore's policy snapshot.
 
     :raises KeystoreError: ``root`` holds something and ``force`` is false, or the disk refuses.
     :raises InputError: an empty passphrase.
@@ -185,7 +189,8 @@ def init_keystore(
             lock.acquire()
         try:
             with atomic.staged_dir(root.parent, root.name, NAMESPACE_DIR_MODE) as staged:
-                _build_keystore(KeystoreLayout(staged), policy, now, passphrase, single_ca, create_enclaves)
+                _build_keystore(KeystoreLayout(staged), policy, now, passphrase, single_ca, create_enclaves,
+                                remembered)
                 atomic.sync_filesystem(staged)
                 old = atomic.swap_into_place(staged, root)
         finally:

@@ -68,16 +68,22 @@ _CREATE_PROBE = textwrap.dedent("""
 
 
 def test_enclave_create_given_the_same_policy_again_reads_no_yaml(tmp_path: Path) -> None:
-    """The keystore's sealed policy snapshot spares PyYAML and the loader (issue 11); the first run validates."""
-    policy = Path(__file__).resolve().parents[2] / "policies" / "workcell.yaml"
+    """The keystore's sealed policy snapshot spares PyYAML and the loader (issue 11): init leaves it,
+    a changed policy file is validated once, then served again."""
+    policy = tmp_path / "workcell.yaml"
+    policy.write_bytes((Path(__file__).resolve().parents[2] / "policies" / "workcell.yaml").read_bytes())
     keystore = tmp_path / "ks"
     assert main(["init", "--keystore", str(keystore), "--policy", str(policy)]) == 0
     argv = ["enclave", "create", "/cell/gripper", "--force", "--keystore", str(keystore), "--policy", str(policy)]
-    runs = []
-    for _ in range(2):
+
+    def yaml_modules() -> list[str]:
         result = subprocess.run([sys.executable, "-c", _CREATE_PROBE.format(argv=argv)], capture_output=True,
                                 text=True, timeout=60, check=True)
         code, modules = json.loads(result.stdout.splitlines()[-1])
         assert code == 0, result.stderr
-        runs.append([m for m in modules if m.split(".")[0] == "yaml" or m == "cobot_security.policy.load"])
-    assert runs[0] != [] and runs[1] == []
+        return [m for m in modules if m.split(".")[0] == "yaml" or m == "cobot_security.policy.load"]
+
+    assert yaml_modules() == []
+    policy.write_bytes(policy.read_bytes() + b"# edited\n")
+    assert yaml_modules() != []
+    assert yaml_modules() == []

@@ -229,3 +229,16 @@ def test_a_change_that_fails_leaves_no_snapshot(cell: tuple[Path, Path], fixed_n
         Keystore.open(root).create_enclave(remembered.policy.enclave("/cell/gripper"), remembered.policy, fixed_now,
                                            remembered=remembered)
     assert not os.path.lexists(layout.policy_snapshot)
+
+
+def test_init_leaves_a_snapshot_sealed_by_its_new_ca(tmp_path: Path, fixed_now: dt.datetime) -> None:
+    policy_file = tmp_path / "workcell.yaml"
+    shutil.copyfile(VALID_POLICIES[0], policy_file)
+    root = tmp_path / "ks"
+    layout = KeystoreLayout(root)
+    remembered = load_policy_remembered(layout, policy_file, fixed_now)
+    init_keystore(root, remembered.policy, fixed_now, remembered=remembered)
+    assert load_policy_remembered(layout, policy_file, fixed_now).from_snapshot
+    served = load_policy_remembered(layout, policy_file, fixed_now)
+    init_keystore(root, served.policy, fixed_now, force=True, remembered=served)  # a new CA: sealed again
+    assert load_policy_remembered(layout, policy_file, fixed_now).from_snapshot

@@ -93,10 +93,17 @@ def test_forged_ok_never_hides_the_real_error(start_node, listener, ros_env, tmp
         status = statuses(msg)[IDENTITY]
         if not (level(status) == 2 and "key_modes" in status.message):
             # Everything needed to tell a hole in the intake from a stalled reporter (seen once in CI).
+            # The controls come first in the report and filled the 6,000 characters shown once: the
+            # intake counters, reporters and the status of every neighbouring evaluation say more.
             report = listener.call_trigger("/supervisor/get_report", TIMEOUT)
+            body = report_json(report) if report is not None else {}
+            around = [(i, level(statuses(m)[IDENTITY]), statuses(m)[IDENTITY].message[:120])
+                      for i, m in enumerate(during)]
             raise AssertionError(f"evaluation {index} of {len(during)}: {status.message!r} "
                                  f"{[(kv.key, kv.value) for kv in status.values]}\n"
-                                 f"report: {report.message[:6000] if report is not None else None}\n"
+                                 f"evaluations: {around}\n"
+                                 f"intake: {body.get('health_intake')} reporters: {body.get('reporters')} "
+                                 f"forger sent: {sent}\n"
                                  f"{sup.output()}\n{rep.output()}")
 
     response = listener.call_trigger("/supervisor/get_report", TIMEOUT)

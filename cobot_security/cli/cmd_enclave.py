@@ -55,8 +55,8 @@ def run_create(args: argparse.Namespace) -> int:
     if enclave is None:
         raise InputError(policy.source, "enclaves", f"an entry for enclave {path} (known: "
                          f"{', '.join(e.path for e in policy.enclaves)})", "none")
-    keystore = Keystore.open(root, passphrase=options.passphrase(args))
-    info = keystore.create_enclave(enclave, policy, utc_now(), force=args.force, remembered=remembered)
+    keystore = Keystore.open(root, passphrase=options.passphrase(args), remembered=remembered)
+    info = keystore.create_enclave(enclave, policy, utc_now(), force=args.force)
     print(f"created enclave {info.path}: certificate serial {info.serial}, valid until {info.not_after.isoformat()}")
     return 0
 

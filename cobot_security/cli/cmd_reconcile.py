@@ -50,9 +50,11 @@ def _print_plan(plan: ReconcilePlan, as_json: bool) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the plan; unless --dry-run, apply it and print what changed."""
-    policy = options.read_policy(args)
+    root = options.keystore_path(args)
+    remembered = options.read_policy_for(args, root)
+    policy = remembered.policy
     now = utc_now()
-    keystore = Keystore.open(options.keystore_path(args), passphrase=options.passphrase(args))
+    keystore = Keystore.open(root, passphrase=options.passphrase(args), remembered=remembered)
     plan = plan_reconcile(keystore, policy, now)
     _print_plan(plan, args.json)
     if args.dry_run or plan.empty:

@@ -73,9 +73,8 @@ def run_revoke(args: argparse.Namespace) -> int:
     path = validate_enclave_path(args.enclave, NameContext(field="ENCLAVE"))
     root = options.keystore_path(args)
     remembered = options.read_policy_for(args, root)
-    keystore = Keystore.open(root, passphrase=options.passphrase(args))
-    entry = revoke_enclave(keystore, path, args.reason, utc_now(), remembered.policy, note=args.note,
-                           remembered=remembered)
+    keystore = Keystore.open(root, passphrase=options.passphrase(args), remembered=remembered)
+    entry = revoke_enclave(keystore, path, args.reason, utc_now(), remembered.policy, note=args.note)
     print(f"revoked enclave {entry.enclave}: certificate serial {entry.serial} ({entry.reason}); "
           "restart running nodes so that they load the new CRL")
     return 0
@@ -83,8 +82,10 @@ def run_revoke(args: argparse.Namespace) -> int:
 
 def run_refresh(args: argparse.Namespace) -> int:
     """Re-issue the CRL when due (or forced)."""
-    policy = options.read_policy(args)
-    keystore = Keystore.open(options.keystore_path(args), passphrase=options.passphrase(args))
+    root = options.keystore_path(args)
+    remembered = options.read_policy_for(args, root)
+    policy = remembered.policy
+    keystore = Keystore.open(root, passphrase=options.passphrase(args), remembered=remembered)
     now = utc_now()
     refreshed = refresh_crl(keystore, now, policy, force=args.force)
     status = crl_status(keystore.layout, now)

@@ -87,7 +87,7 @@ def run_rotate(args: argparse.Namespace) -> int:
     policy = remembered.policy
     now = utc_now()
     paths = [validate_enclave_path(p, NameContext(field="--enclave")) for p in args.enclave or ()]
-    keystore = Keystore.open(root, passphrase=options.passphrase(args))
+    keystore = Keystore.open(root, passphrase=options.passphrase(args), remembered=remembered)
     items = plan_rotation(keystore, policy, now, enclaves=paths or None, due_only=args.due, all=args.all)
     render.table(("enclave", "reason", "not_after", "days_left"),
                  [(i.enclave, i.reason, i.not_after.isoformat() if i.not_after else "-",
@@ -95,7 +95,7 @@ def run_rotate(args: argparse.Namespace) -> int:
     if args.dry_run or not items:
         print(f"{len(items)} enclave(s) to rotate" + (" (dry run: nothing changed)" if args.dry_run else ""))
         return 0
-    results = rotate_enclaves(keystore, policy, items, now, remembered=remembered)
+    results = rotate_enclaves(keystore, policy, items, now)
     for result in results:
         print(f"rotated {result.enclave}: serial {result.new_serial[:16]}, valid until "
               f"{result.not_after.isoformat()} (previous archived as {result.archived or '-'})")

@@ -2,8 +2,8 @@
 
 ``cobot-security enclave create`` run once per enclave (the way sros2's ``create_enclave`` is used)
 spent more time importing PyYAML and validating a policy of a few hundred enclaves than issuing the
-enclave (issue 11).  A change that validated a policy leaves the result, once it has committed
-(:meth:`~cobot_security.keystore.transaction.KeystoreTransaction.remember_policy`), in
+enclave (issue 11).  A change that validated a policy leaves the result, once it has committed (a
+keystore opened with the policy as read, :meth:`~cobot_security.keystore.store.Keystore.open`), in
 ``.cobot_security/policy_snapshot.json``: the policy as data
 (:mod:`cobot_security.policy.snapshot`) under the key of the file's bytes and of the loader,
 sealed by the permissions CA like the documents the authority sends to hosts
@@ -79,8 +79,6 @@ def remember_policy(layout: KeystoreLayout, remembered: RememberedPolicy, signer
 
     Best effort: a keystore that cannot take the file costs the next command one validation.
     """
-    if remembered.from_snapshot:
-        return
     payload = {"format": SNAPSHOT_FORMAT, "key": remembered.key, "policy": policy_to_data(remembered.policy)}
     try:
         atomic.write_bytes_atomic(layout.policy_snapshot, seal_document(payload, signer.cert, signer.key), 0o600,

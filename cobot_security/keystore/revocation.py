@@ -38,7 +38,6 @@ from cobot_security.keystore.enclaves import enclave_directories, enclave_path_o
 from cobot_security.keystore.files import read_keystore_file
 from cobot_security.keystore.host_view import issued_serials
 from cobot_security.keystore.layout import CERT, CRL, KeystoreLayout, enclave_crl_target
-from cobot_security.keystore.policy_snapshot import RememberedPolicy
 from cobot_security.keystore.store import Keystore
 from cobot_security.keystore.transaction import KeystoreTransaction
 from cobot_security.policy.model import WorkcellPolicy
@@ -127,11 +126,8 @@ def revoke_enclave(
     policy: WorkcellPolicy,
     *,
     note: str = "",
-    remembered: RememberedPolicy | None = None,
 ) -> RevokedEntry:
     """Revoke the current certificate of enclave ``path``: record it, re-issue the CRL, audit it.
-
-    ``remembered`` (the policy as the command read it) is left as the keystore's policy snapshot.
 
     In a multi-host cell the certificates the authority issued for ``path`` to its hosts (keys born
     there, :mod:`cobot_security.keystore.host_view`) are revoked in the same CRL.  The enclave's
@@ -148,8 +144,6 @@ def revoke_enclave(
     directory = keystore.layout.enclave_dir(path)
     cert_path = directory / CERT
     with keystore.transaction(now, "revoke") as tx:
-        if remembered is not None:
-            tx.remember_policy(remembered)
         serials: dict[str, str] = {}  # serial → who holds it
         if os.path.lexists(cert_path):
             cert = pki.load_certificate(read_keystore_file(tx.layout, cert_path), cert_path)

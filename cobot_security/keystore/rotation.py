@@ -33,7 +33,6 @@ from cobot_security.keystore.history import DEFAULT_RETENTION
 from cobot_security.keystore.issuing import issue_materials
 from cobot_security.keystore.layout import CERT, KEY, PERMISSIONS_P7S, PERMISSIONS_XML
 from cobot_security.keystore.manifest import EnclaveRecord, grant_changed
-from cobot_security.keystore.policy_snapshot import RememberedPolicy
 from cobot_security.keystore.store import Keystore
 from cobot_security.keystore.transaction import (
     KeystoreTransaction,
@@ -206,11 +205,8 @@ def rotate_enclaves(
     now: _dt.datetime,
     *,
     retention: int = DEFAULT_RETENTION,
-    remembered: RememberedPolicy | None = None,
 ) -> list[RotationResult]:
     """Rotate each planned enclave in one keystore transaction (see the module docstring).
-
-    ``remembered`` (the policy as the command read it) is left as the keystore's policy snapshot.
 
     A concurrent change waits for this one up to the keystore's lock timeout.  Leftovers of an
     interrupted earlier change are repaired first (the transaction does it).
@@ -233,8 +229,6 @@ def rotate_enclaves(
         # each material is written into its staged directory here as it arrives, in plan order.
         nonlocal materials
         if materials is None:
-            if remembered is not None:
-                tx.remember_policy(remembered)
             enclaves = [e for e in (policy.enclave(p) for p in by_path) if e is not None]  # all, checked above
             materials = issue_materials(enclaves, policy, now, tx.ca)
         return _stage_one(tx, by_path[path], next(materials))

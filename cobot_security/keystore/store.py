@@ -142,7 +142,7 @@ def _build_keystore(layout: KeystoreLayout, policy: WorkcellPolicy, now: _dt.dat
     append_audit(layout, events, now, durable=False)  # the staged tree is private to this process
     write_integrity_manifest(layout, ca.permissions.cert, ca.permissions.key, now, durable=False)  # last
     if remembered is not None:  # a new CA: sealed anew even when the old keystore's snapshot served it
-        remember_policy(layout, remembered._replace(from_snapshot=False), ca.permissions)
+        remember_policy(layout, remembered, ca.permissions)
 
 
 def init_keystore(
@@ -209,18 +209,23 @@ def init_keystore(
 class Keystore:
     """An existing keystore: read its CAs and enclaves; change it through :meth:`transaction`."""
 
-    def __init__(self, layout: KeystoreLayout, passphrase: bytes | None, lock_timeout_s: float) -> None:
+    def __init__(self, layout: KeystoreLayout, passphrase: bytes | None, lock_timeout_s: float,
+                 remembered: RememberedPolicy | None = None) -> None:
         """Use :meth:`open`; this constructor does not check the disk."""
         self.layout = layout
         self._passphrase = passphrase
         self.lock_timeout_s = lock_timeout_s
+        self._remembered = remembered
 
     @classmethod
-    def open(cls, root: Path, passphrase: bytes | None = None, *, lock_timeout_s: float = 30.0) -> Keystore:
+    def open(cls, root: Path, passphrase: bytes | None = None, *, lock_timeout_s: float = 30.0,
+             remembered: RememberedPolicy | None = None) -> Keystore:
         """Open the keystore at ``root`` after checking its public layout is present and readable.
 
         Private keys are not read here (a host keystore lacks them); a transaction that needs
-        them decrypts them with ``passphrase``.
+        them decrypts them with ``passphrase``.  ``remembered`` (the policy as the command read
+        it, :mod:`~cobot_security.keystore.policy_snapshot`) is left as the keystore's policy
+        snapshot by each change that commits with the CA keys unlocked.
 
         :raises KeystoreError: ``root`` is missing, unreadable or not a keystore (names what is missing).
         """
@@ -235,7 +240,7 @@ class Keystore:
         unreadable = [str(p.relative_to(layout.root)) for p in required if not os.access(p, os.R_OK)]
         if unreadable:
             raise KeystoreError(layout.root, "keystore not readable by this user: " + ", ".join(unreadable))
-        return cls(layout, passphrase, lock_timeout_s)
+        return cls(layout, passphrase, lock_timeout_s, remembered)
 
     @classmethod
     def open_host(cls, root: Path, *, lock_timeout_s: float = 30.0) -> Keystore:
@@ -259,7 +264,7 @@ class Keystore:
         """The one way to change this keystore (see :mod:`cobot_security.keystore.transaction`)."""
         return KeystoreTransaction(self.layout, now, operation, passphrase=self._passphrase,
                                    lock_timeout_s=self.lock_timeout_s, needs_ca=needs_ca, retention=retention,
-                                   host_keystore=host_keystore)
+                                   host_keystore=host_keystore, remembered=self._remembered)
 
     def ca_certificates(self) -> CaCertificates:
         """The identity and permissions CA certificates (the same one in single-CA mode).
@@ -279,11 +284,8 @@ class Keystore:
         return load_ca_keys(self.layout, self._passphrase)
 
     def create_enclave(self, enclave: Enclave, policy: WorkcellPolicy, now: _dt.datetime, *,
-                       force: bool = False, remembered: RememberedPolicy | None = None) -> EnclaveInfo:
+                       force: bool = False) -> EnclaveInfo:
         """Issue ``enclave``: new key, certificate, signed permissions, links; switched in whole.
-
-        ``remembered`` (the policy as the command read it) is left as the keystore's policy
-        snapshot, sealed with the permissions CA key this change unlocks anyway.
 
         :raises InvalidNameError: unsafe enclave path.
         :raises KeystoreError: the enclave exists and ``force`` is false, or the disk refuses.
@@ -305,8 +307,6 @@ class Keystore:
             staged.record = material.record()
             staged.events.append(AuditEvent("issue", enclave.path,
                                             {**material.audit_details(), **({"replaced": "true"} if exists else {})}))
-            if remembered is not None:
-                tx.remember_policy(remembered)
         return read_enclave_info(self.layout, directory, keystore_owner(self.layout))
 
     def list_enclaves(self) -> list[EnclaveInfo]:

@@ -117,7 +117,8 @@ class KeystoreTransaction:
 
     def __init__(self, layout: KeystoreLayout, now: _dt.datetime, operation: str, *,
                  passphrase: bytes | None, lock_timeout_s: float, needs_ca: bool,
-                 retention: int = DEFAULT_RETENTION, host_keystore: bool = False) -> None:
+                 retention: int = DEFAULT_RETENTION, host_keystore: bool = False,
+                 remembered: RememberedPolicy | None = None) -> None:
         """Prepare a transaction; nothing happens before ``with``.
 
         :raises InputError: ``retention`` below 1.
@@ -149,7 +150,9 @@ class KeystoreTransaction:
         self._rehash_dirs: set[str] = set()
         self._recovered = False
         self._recovery_scope: tuple[set[str], set[str]] = (set(), set())
-        self._remembered: RememberedPolicy | None = None
+        # The policy as the command read it: left as the keystore's snapshot once this change has
+        # committed with the CA unlocked (a change that fails leaves the keystore as it was).
+        self._remembered = remembered
         self.manifest = Manifest()
 
     # -- the parts a caller uses ---------------------------------------------------------------
@@ -265,11 +268,6 @@ class KeystoreTransaction:
             raise _wrap(exc, "stage", target) from exc
         self._staged_dirs.append((staged, target))
         return staged
-
-    def remember_policy(self, remembered: RememberedPolicy) -> None:
-        """Leave ``remembered`` as the keystore's policy snapshot, sealed by the permissions CA,
-        once this change has committed (a change that fails leaves the keystore as it was)."""
-        self._remembered = remembered
 
     def adopt_integrity(self, signed: SignedIntegrity) -> None:
         """Use ``signed`` (by the authority) as this host keystore's integrity manifest; call it last.
@@ -421,8 +419,10 @@ class KeystoreTransaction:
                     self._files_changed = self._recovered and not self._host_keystore
                     self._ca = None
             self._commit()
-            if exc is None and unsigned is None and self._remembered is not None and self._ca is not None:
-                remember_policy(self.live, self._remembered, self._ca.permissions)
+            remembered, ca = self._remembered, self._ca
+            if exc is None and unsigned is None and remembered is not None and ca is not None \
+                    and not remembered.from_snapshot:
+                remember_policy(self.live, remembered, ca.permissions)
         finally:
             for lock in reversed(self._extra_locks):
                 lock.release()

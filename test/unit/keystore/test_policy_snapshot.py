@@ -100,7 +100,7 @@ def _create(root: Path, policy_file: Path, now: dt.datetime, path: str = "/cell/
     remembered = load_policy_remembered(KeystoreLayout(root), policy_file, now)
     assert repr(remembered.policy) == repr(load_policy(policy_file))
     policy = remembered.policy
-    Keystore.open(root).create_enclave(policy.enclave(path), policy, now, force=True, remembered=remembered)
+    Keystore.open(root, remembered=remembered).create_enclave(policy.enclave(path), policy, now, force=True)
     return remembered.from_snapshot
 
 
@@ -170,8 +170,8 @@ def test_a_snapshot_the_ca_did_not_seal_is_never_used(cell: tuple[Path, Path], t
     remembered = load_policy_remembered(layout, policy_file, fixed_now)
     assert not remembered.from_snapshot
     assert repr(remembered.policy) == repr(load_policy(policy_file))
-    Keystore.open(root).create_enclave(remembered.policy.enclave("/cell/gripper"), remembered.policy, fixed_now,
-                                       force=True, remembered=remembered)
+    Keystore.open(root, remembered=remembered).create_enclave(remembered.policy.enclave("/cell/gripper"),
+                                                              remembered.policy, fixed_now, force=True)
     assert outside.read_bytes() == sealed  # nothing written through a planted link
     assert [p.name for p in layout.meta_dir.iterdir() if p.name.startswith(".")] == []  # no temporary left
     if plant == "directory":  # cannot be replaced: the change still succeeded, the next one validates
@@ -197,8 +197,8 @@ def test_a_permissions_ca_cryptography_cannot_use_is_a_miss_and_a_one_line_error
     remembered = load_policy_remembered(layout, policy_file, fixed_now)
     assert not remembered.from_snapshot
     with pytest.raises(KeystoreError, match="expected the private key of permissions_ca.cert.pem"):
-        Keystore.open(root).create_enclave(remembered.policy.enclave("/cell/gripper"), remembered.policy, fixed_now,
-                                           force=True, remembered=remembered)
+        Keystore.open(root, remembered=remembered).create_enclave(remembered.policy.enclave("/cell/gripper"),
+                                                                  remembered.policy, fixed_now, force=True)
 
 
 def test_a_rotation_leaves_the_snapshot_too(cell: tuple[Path, Path], fixed_now: dt.datetime) -> None:
@@ -206,9 +206,9 @@ def test_a_rotation_leaves_the_snapshot_too(cell: tuple[Path, Path], fixed_now: 
     layout = KeystoreLayout(root)
     remembered = load_policy_remembered(layout, policy_file, fixed_now)
     assert not remembered.from_snapshot
-    keystore = Keystore.open(root)
+    keystore = Keystore.open(root, remembered=remembered)
     items = plan_rotation(keystore, remembered.policy, fixed_now, enclaves=["/cell/gripper"])
-    rotate_enclaves(keystore, remembered.policy, items, fixed_now, remembered=remembered)
+    rotate_enclaves(keystore, remembered.policy, items, fixed_now)
     assert load_policy_remembered(layout, policy_file, fixed_now).from_snapshot
 
 
@@ -216,8 +216,8 @@ def test_a_revocation_leaves_the_snapshot_too(cell: tuple[Path, Path], fixed_now
     root, policy_file = cell
     layout = KeystoreLayout(root)
     remembered = load_policy_remembered(layout, policy_file, fixed_now)
-    revoke_enclave(Keystore.open(root), "/cell/gripper", "key_compromise", fixed_now, remembered.policy,
-                   remembered=remembered)
+    revoke_enclave(Keystore.open(root, remembered=remembered), "/cell/gripper", "key_compromise", fixed_now,
+                   remembered.policy)
     assert load_policy_remembered(layout, policy_file, fixed_now).from_snapshot
 
 
@@ -226,8 +226,8 @@ def test_a_change_that_fails_leaves_no_snapshot(cell: tuple[Path, Path], fixed_n
     layout = KeystoreLayout(root)
     remembered = load_policy_remembered(layout, policy_file, fixed_now)
     with pytest.raises(KeystoreError, match="already exists"):
-        Keystore.open(root).create_enclave(remembered.policy.enclave("/cell/gripper"), remembered.policy, fixed_now,
-                                           remembered=remembered)
+        Keystore.open(root, remembered=remembered).create_enclave(remembered.policy.enclave("/cell/gripper"),
+                                                                  remembered.policy, fixed_now)
     assert not os.path.lexists(layout.policy_snapshot)
 
 

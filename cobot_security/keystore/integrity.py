@@ -214,9 +214,9 @@ def interrupted_scope(layout: KeystoreLayout, signed: dict[str, str]) -> tuple[s
     return files, directories
 
 
-def _raw_verified(layout: KeystoreLayout, at: _dt.datetime | None) -> bytes | None:
-    """The readable copy when ``integrity.json.sig`` verifies over it, by the permissions CA valid at
-    ``at`` (default: the manifest's ``created``); None otherwise (the S/MIME signature decides)."""
+def _raw_verified(layout: KeystoreLayout) -> object | None:
+    """The readable copy, parsed, when ``integrity.json.sig`` verifies over it by the permissions CA
+    valid at the manifest's ``created``; None otherwise (the S/MIME signature decides)."""
     try:
         if not os.path.lexists(layout.integrity_sig):
             return None
@@ -225,27 +225,26 @@ def _raw_verified(layout: KeystoreLayout, at: _dt.datetime | None) -> bytes | No
         cert = pki.load_certificate(read_keystore_file(layout, layout.permissions_ca_cert), layout.permissions_ca_cert)
         if not verify_bytes(RAW_SIGNATURE_CONTEXT + data, signature, cert):
             return None
-        if at is None:
-            created = _dt.datetime.fromisoformat(parse_json(data)["created"])
-            at = created if created.tzinfo is not None else created.replace(tzinfo=_dt.timezone.utc)
-    except (OSError, KeystoreError, ValueError, TypeError, KeyError):
+        document = parse_json(data)
+    except (OSError, KeystoreError, ValueError):
         return None
-    return data if cert.not_valid_before_utc <= at <= cert.not_valid_after_utc else None
+    at = _created(document)
+    return document if at is not None and cert.not_valid_before_utc <= at <= cert.not_valid_after_utc else None
 
 
 def signed_files(layout: KeystoreLayout) -> dict[str, str] | None:
     """The files of the keystore's current manifest once a signature by the permissions CA verifies
     over it, the raw one first (None: absent, not verifying, not the expected document, or a host
     keystore's)."""
-    signed = _raw_verified(layout, None)
-    if signed is None:
+    document = _raw_verified(layout)
+    if document is None:
         try:
             p7s = layout.integrity_p7s.read_bytes()
-            signed = smime.verify_smime(p7s, layout.permissions_ca_cert, at=_signed_time(p7s),
-                                        source=layout.integrity_p7s)
-        except (OSError, KeystoreError):
+            document = parse_json(smime.verify_smime(p7s, layout.permissions_ca_cert, at=_signed_time(p7s),
+                                                     source=layout.integrity_p7s))
+        except (OSError, KeystoreError, ValueError):
             return None
-    parsed = parse_integrity(signed)
+    parsed = _integrity_fields(document)
     return parsed[0] if parsed is not None and parsed[1] is None else None
 
 
@@ -316,29 +315,43 @@ def write_signed_integrity(layout: KeystoreLayout, signed: SignedIntegrity, *, d
                             f"cannot write the integrity manifest: {exc.strerror or exc}") from exc
 
 
-def _signed_time(p7s: bytes) -> _dt.datetime | None:
-    """The manifest's ``created`` read WITHOUT trust: only used as the time to verify the CA at."""
+def _created(document: object) -> _dt.datetime | None:
+    """A manifest document's ``created`` time (UTC when it names no offset), or None."""
+    created = document.get("created") if isinstance(document, dict) else None
     try:
-        created = parse_json(smime.extract_smime_content(p7s)).get("created")
-        value = _dt.datetime.fromisoformat(created)
-    except (KeystoreError, ValueError, TypeError, AttributeError):
+        value = _dt.datetime.fromisoformat(created)  # type: ignore[arg-type]
+    except (ValueError, TypeError):
         return None
     return value if value.tzinfo is not None else value.replace(tzinfo=_dt.timezone.utc)
 
 
-def parse_integrity(signed: bytes) -> tuple[dict[str, str], str | None] | None:
-    """(files, host) of a signed manifest's text, or None when it is not the expected JSON."""
+def _signed_time(p7s: bytes) -> _dt.datetime | None:
+    """The manifest's ``created`` read WITHOUT trust: only used as the time to verify the CA at."""
     try:
-        document = parse_json(signed)
-    except ValueError:
+        return _created(parse_json(smime.extract_smime_content(p7s)))
+    except (KeystoreError, ValueError):
         return None
-    files = document.get("files") if isinstance(document, dict) else None
+
+
+def _integrity_fields(document: object) -> tuple[dict[str, str], str | None] | None:
+    """(files, host) of a parsed manifest, or None when it is not the expected document."""
+    if not isinstance(document, dict):
+        return None
+    files = document.get("files")
     if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
         return None
     host = document.get("host")
     if host is not None and not isinstance(host, str):
         return None
     return files, host
+
+
+def parse_integrity(signed: bytes) -> tuple[dict[str, str], str | None] | None:
+    """(files, host) of a signed manifest's text, or None when it is not the expected JSON."""
+    try:
+        return _integrity_fields(parse_json(signed))
+    except ValueError:
+        return None
 
 
 def keystore_host(layout: KeystoreLayout) -> str | None:

@@ -153,6 +153,7 @@ class KeystoreTransaction:
         # The policy as the command read it: left as the keystore's snapshot once this change has
         # committed with the CA unlocked (a change that fails leaves the keystore as it was).
         self._remembered = remembered
+        self._signed: dict[str, str] | None | bool = False  # the verified previous manifest's files, once read
         self.manifest = Manifest()
 
     # -- the parts a caller uses ---------------------------------------------------------------
@@ -494,7 +495,7 @@ class KeystoreTransaction:
         touched (and, after an interruption, what that one may have switched in) re-read, so that a
         file tampered with elsewhere stays flagged.  None (hash the whole tree) when the current
         manifest is missing or does not verify; that re-basing is audited, as it signs what is found."""
-        previous = signed_files(self.live)
+        previous = self._previous_signed()
         if previous is None:
             self._events.append(AuditEvent("integrity_rebased", "/", {
                 "reason": "the integrity manifest was missing or did not verify; signed over the tree as found"}))
@@ -502,10 +503,17 @@ class KeystoreTransaction:
         files, directories = self._recovery_scope
         return rehash_changed(self.layout, previous, files | self._rehash_files, directories | self._rehash_dirs)
 
+    def _previous_signed(self) -> dict[str, str] | None:
+        """The files of the live keystore's signed manifest (verified once: under the lock nothing
+        else changes it, and this change writes it only at commit)."""
+        if self._signed is False:
+            self._signed = signed_files(self.live)
+        return self._signed  # type: ignore[return-value]
+
     def _scope_interruption(self) -> None:
         """After an interruption, before any change of ours: what it may have switched in (read again
         at commit, and audited), taken against the signed manifest (none: the commit re-bases)."""
-        previous = signed_files(self.live)
+        previous = self._previous_signed()
         if previous is None:
             return
         files, directories = interrupted_scope(self.live, previous)

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from ci_required import missing
 from yaml.nodes import ScalarNode
 
 from cobot_security import yaml_compose
@@ -34,7 +35,7 @@ def loader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> s
     if request.param == "pure-python":
         monkeypatch.setattr(yaml_compose, "_FAST_LOADER", None)
     elif yaml_compose._FAST_LOADER is None:
-        pytest.skip("PyYAML was built without libyaml")
+        missing("PyYAML was built without libyaml", what="the libyaml composer")
     return str(request.param)
 
 

@@ -131,6 +131,10 @@ def _renewed(trees: dict[str, Path], before: dict[str, dict[str, str]], now: dt.
             return False
         if crl_status(layout, now).expired:
             return False
+        # Settled: the change that switched the new keystore in has also removed the old one (kept
+        # at a staging name with its journal until then); stopping the managers earlier interrupts it.
+        if layout.journal.exists() or any(p.name.startswith(".keystore.staging") for p in trees[host].iterdir()):
+            return False
     return True
 
 
